@@ -1,0 +1,13 @@
+{#- A FHIR dateTime with offset ('2003-03-03T13:55:10-05:00') as a UTC timestamp without
+    time zone; null when the text is not a timestamp. -#}
+{% macro to_utc_timestamp(text_expr) -%}
+    {{ return(adapter.dispatch('to_utc_timestamp', 'fhirflow')(text_expr)) }}
+{%- endmacro %}
+
+{% macro default__to_utc_timestamp(text_expr) -%}
+    (try_cast({{ text_expr }} as timestamptz) at time zone 'UTC')
+{%- endmacro %}
+
+{% macro snowflake__to_utc_timestamp(text_expr) -%}
+    convert_timezone('UTC', try_cast({{ text_expr }} as timestamp_tz))::timestamp_ntz
+{%- endmacro %}

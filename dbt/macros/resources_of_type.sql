@@ -1,0 +1,21 @@
+{#- The newest version of each resource of one type, from the flatten-once base model.
+
+    On an incremental run only the last `staging_lookback_days` before the newest row the
+    model holds are read (seed: 7 days), and the model merges on its unique key. A resource
+    delivered twice (Synthea re-exports ids at scale; a bundle re-uploaded with changes)
+    keeps its newest version only: MERGE on Snowflake fails on duplicate source keys. -#}
+{% macro resources_of_type(resource_type) -%}
+    select *
+    from {{ ref('base_fhir_entries') }}
+    where resource_type = '{{ resource_type }}'
+    {%- if is_incremental() %}
+      and _loaded_at >= (
+          select {{ dbt.dateadd('day', -1 * (var('staging_lookback_days') | int), 'max(_loaded_at)') }}
+          from {{ this }}
+      )
+    {%- endif %}
+    qualify row_number() over (
+        partition by resource_id
+        order by _loaded_at desc, _object_key desc, entry_index desc
+    ) = 1
+{%- endmacro %}

@@ -1,0 +1,57 @@
+{#- Flatten once: one row per bundle entry, with its resource. Every staging model reads
+    this table instead of re-parsing whole bundles. Incremental by load: only bundles from
+    loads not yet flattened are read. -#}
+{{ config(unique_key='entry_key') }}
+
+with
+
+bundles as (
+
+    select
+        object_key,
+        bundle,
+        bundle_type,
+        load_id,
+        loaded_at
+    from {{ source('raw', 'fhir_bundles') }}
+    {% if is_incremental() %}
+    where load_id not in (select distinct _load_id from {{ this }})
+    {% endif %}
+
+),
+
+entries as (
+
+    select
+        bundles.object_key,
+        bundles.bundle_type,
+        bundles.load_id,
+        bundles.loaded_at,
+        entry.index as entry_index,
+        entry.value as entry
+    from bundles
+    {{ flatten_json_array(json_value('bundles.bundle', 'entry'), 'entry') }}
+
+),
+
+final as (
+
+    select
+        object_key || '#' || cast(entry_index as varchar) as entry_key,
+        {{ json_text('entry', 'resource.resourceType') }} as resource_type,
+        {{ json_text('entry', 'resource.id') }} as resource_id,
+        {{ json_text('entry', 'fullUrl') }} as full_url,
+        {{ json_text('entry', 'request.method') }} as request_method,
+        {{ json_text('entry', 'request.url') }} as request_url,
+        {{ json_text('entry', 'request.ifNoneExist') }} as request_if_none_exist,
+        {{ json_value('entry', 'resource') }} as resource,
+        bundle_type,
+        entry_index,
+        object_key as _object_key,
+        load_id as _load_id,
+        loaded_at as _loaded_at
+    from entries
+
+)
+
+select * from final

@@ -1,0 +1,132 @@
+{{ config(unique_key='patient_id') }}
+
+with
+
+source as (
+
+    {{ resources_of_type('Patient') }}
+
+),
+
+states as (
+
+    select * from {{ ref('us_states') }}
+
+),
+
+renamed as (
+
+    select
+        source.resource_id as patient_id,
+        cast({{ json_text('source.resource', 'birthDate') }} as date) as birth_date,
+        {{ local_date(json_text('source.resource', 'deceasedDateTime')) }} as death_date,
+        {{ json_array_find('source.resource', 'identifier', 'type.coding[0].code', 'SS', 'value') }} as ssn,
+        {{ json_array_find('source.resource', 'identifier', 'type.coding[0].code', 'DL', 'value') }} as drivers,
+        {{ json_array_find('source.resource', 'identifier', 'type.coding[0].code', 'PPN', 'value') }} as passport,
+        {{ json_array_find('source.resource', 'name', 'use', 'official', 'prefix[0]') }} as prefix,
+        {{ json_array_find('source.resource', 'name', 'use', 'official', 'given[0]') }} as first_name,
+        {{ json_array_find('source.resource', 'name', 'use', 'official', 'given[1]') }} as middle_name,
+        {{ json_array_find('source.resource', 'name', 'use', 'official', 'family') }} as last_name,
+        {{ json_array_find('source.resource', 'name', 'use', 'official', 'suffix[0]') }} as suffix,
+        {{ json_array_find('source.resource', 'name', 'use', 'maiden', 'family') }} as maiden_name,
+        {{ json_text('source.resource', 'maritalStatus.coding[0].code') }} as marital,
+        {{ json_array_find(
+            json_array_find('source.resource', 'extension', 'url',
+                'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race'),
+            'extension', 'url', 'text', 'valueString') }} as race_text,
+        {{ json_array_find(
+            json_array_find('source.resource', 'extension', 'url',
+                'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity'),
+            'extension', 'url', 'text', 'valueString') }} as ethnicity_text,
+        {{ json_text('source.resource', 'gender') }} as gender_text,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.city') }} as birthplace_city,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.state') }} as birthplace_state,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.country') }} as birthplace_country,
+        {{ json_text('source.resource', 'address[0].line[0]') }} as address,
+        {{ json_text('source.resource', 'address[0].city') }} as city,
+        {{ json_text('source.resource', 'address[0].state') }} as state_code,
+        {{ json_text('source.resource', 'address[0].postalCode') }} as zip,
+        {{ json_array_find(
+            json_array_find('source.resource', 'address[0].extension', 'url',
+                'http://hl7.org/fhir/StructureDefinition/geolocation'),
+            'extension', 'url', 'latitude', 'valueDecimal') }} as lat_text,
+        {{ json_array_find(
+            json_array_find('source.resource', 'address[0].extension', 'url',
+                'http://hl7.org/fhir/StructureDefinition/geolocation'),
+            'extension', 'url', 'longitude', 'valueDecimal') }} as lon_text,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://synthetichealth.github.io/synthea/disability-adjusted-life-years', 'valueDecimal') }} as daly_text,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://synthetichealth.github.io/synthea/quality-adjusted-life-years', 'valueDecimal') }} as qaly_text,
+        source._object_key,
+        source._load_id,
+        source._loaded_at
+    from source
+
+),
+
+final as (
+
+    select
+        renamed.patient_id,
+        renamed.birth_date,
+        renamed.death_date,
+        renamed.ssn,
+        renamed.drivers,
+        renamed.passport,
+        renamed.prefix,
+        renamed.first_name,
+        renamed.middle_name,
+        renamed.last_name,
+        renamed.suffix,
+        renamed.maiden_name,
+        renamed.marital,
+        case lower(renamed.race_text)
+            when 'white' then 'white'
+            when 'black or african american' then 'black'
+            when 'asian' then 'asian'
+            when 'american indian or alaska native' then 'native'
+            when 'native hawaiian or other pacific islander' then 'hawaiian'
+            when 'other' then 'other'
+            else lower(renamed.race_text)
+        end as race,
+        case lower(renamed.ethnicity_text)
+            when 'hispanic or latino' then 'hispanic'
+            when 'not hispanic or latino' then 'nonhispanic'
+            else lower(renamed.ethnicity_text)
+        end as ethnicity,
+        case renamed.gender_text
+            when 'male' then 'M'
+            when 'female' then 'F'
+            else upper(substr(renamed.gender_text, 1, 1))
+        end as gender,
+        {{ dbt.concat(["coalesce(renamed.birthplace_city, '')", "', '",
+                       "coalesce(renamed.birthplace_state, '')", "', '",
+                       "coalesce(renamed.birthplace_country, '')"]) }} as birthplace,
+        renamed.address,
+        renamed.city,
+        coalesce(states.state_name, renamed.state_code) as state,
+        renamed.state_code,
+        cast(null as varchar) as county,
+        cast(null as varchar) as fips,
+        renamed.zip,
+        try_cast(renamed.lat_text as double) as lat,
+        try_cast(renamed.lon_text as double) as lon,
+        cast(null as double) as healthcare_expenses,
+        cast(null as double) as healthcare_coverage,
+        cast(null as double) as income,
+        try_cast(renamed.daly_text as double) as daly,
+        try_cast(renamed.qaly_text as double) as qaly,
+        renamed._object_key,
+        renamed._load_id,
+        renamed._loaded_at
+    from renamed
+    left join states
+        on renamed.state_code = states.state_code
+
+)
+
+select * from final

@@ -1,0 +1,217 @@
+"""The `fhirflow` command. Thin: each subcommand calls one module and prints a summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from fhirflow import pipeline
+from fhirflow.config import Settings, load_settings
+from fhirflow.errors import FhirflowError
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, verbose: bool, overrides: dict[str, Any]) -> None:
+        self.verbose = verbose
+        self.overrides = overrides
+
+    def settings(self, **more: Any) -> Settings:
+        return load_settings(**{**self.overrides, **more})
+
+    def say(self, message: str) -> None:
+        err.print(f"[dim]·[/dim] {message}")
+
+
+def _guard(fn: Callable[..., None]) -> Callable[..., None]:
+    """Turn user-facing errors into one line on stderr and a non-zero exit code."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        ctx = click.get_current_context().find_object(Context)
+        try:
+            fn(*args, **kwargs)
+        except FhirflowError as exc:
+            if ctx and ctx.verbose:
+                traceback.print_exc()
+            err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group()
+@click.option("--home", type=click.Path(path_type=Path), help="State folder (FHIRFLOW_HOME).")
+@click.option("--verbose", is_flag=True, help="Show stack traces on errors.")
+@click.pass_context
+def main(click_ctx: click.Context, home: Path | None, verbose: bool) -> None:
+    """fhirflow: synthetic FHIR R4 patients into an analytics star schema."""
+    click_ctx.obj = Context(verbose, {"home": home})
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    return table
+
+
+def _fmt_mb(value: float | None) -> str | None:
+    return None if value is None else f"{value:,.1f}"
+
+
+def _print_stages(rows: list[pipeline.StageRow]) -> None:
+    out.print(_table(
+        "Stages", ["stage", "files", "rows", "MB", "seconds", "note"],
+        [[r.stage, r.files, r.rows, _fmt_mb(r.megabytes), f"{r.seconds:.1f}", r.note]
+         for r in rows],
+    ))
+
+
+def _print_layers(raw: dict[str, int], layers: dict[str, dict[str, int]]) -> None:
+    rows: list[list[Any]] = [
+        ["raw", "fhir_bundles", raw.get("bundles")],
+        ["raw", "load_errors", raw.get("errors")],
+    ]
+    for layer, models in layers.items():
+        for name, count in models.items():
+            rows.append([layer, name, count])
+    out.print(_table("Rows per layer", ["layer", "relation", "rows"], rows))
+
+
+def _print_transform(result: Any) -> None:
+    rows = []
+    for s in result.layers.values():
+        rows.append([s.layer, s.models_ok, s.models_failed, s.models_skipped, s.tests_passed,
+                     s.tests_failed, f"{s.seconds:.1f}"])
+    out.print(_table("dbt", ["layer", "models ok", "failed", "skipped", "tests passed",
+                             "tests failed", "seconds"], rows))
+    for failure in result.failures:
+        err.print(f"[red]failed:[/red] {failure}", highlight=False)
+
+
+@main.command()
+@click.option("--from-dir", type=click.Path(path_type=Path),
+              help="Ingest an existing Synthea output folder instead of generating.")
+@click.option("--patients", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Patients to generate when --from-dir is not given.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--years-of-history", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--state", default="Massachusetts", show_default=True)
+@click.pass_obj
+@_guard
+def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
+        years_of_history: int, state: str) -> None:
+    """Run every stage once: land, upload, load, transform."""
+    settings = obj.settings()
+    gen = None if from_dir else pipeline.GenerateOptions(patients, seed, years_of_history, state)
+    result = pipeline.run_once(settings, from_dir=from_dir, generate=gen, say=obj.say)
+    if result.transform:
+        _print_transform(result.transform)
+    _print_layers(result.raw_counts, result.layer_rows)
+    _print_stages(result.stages)
+    if not result.success:
+        raise FhirflowError("dbt reported failures (above); see "
+                            f"{result.transform.target_path}/run_results.json")
+
+
+@main.command()
+@click.option("--store", type=click.Choice(["local", "s3"]), help="Object store (FHIRFLOW_STORE).")
+@click.pass_obj
+@_guard
+def upload(obj: Context, store: str | None) -> None:
+    """Upload landed bundles to the object store (only what it does not hold yet)."""
+    settings = obj.settings(store=store)
+    row, _ = pipeline.upload(settings, obj.say)
+    _print_stages([row])
+
+
+@main.command()
+@click.option("--warehouse", type=click.Choice(["duckdb", "snowflake"]),
+              help="Warehouse (FHIRFLOW_WAREHOUSE).")
+@click.option("--store", type=click.Choice(["local", "s3"]), help="Object store (FHIRFLOW_STORE).")
+@click.pass_obj
+@_guard
+def load(obj: Context, warehouse: str | None, store: str | None) -> None:
+    """Load new files from the object store into RAW, batch by batch."""
+    settings = obj.settings(warehouse=warehouse, store=store)
+    row, result = pipeline.load(settings, obj.say)
+    _print_stages([row])
+    for batch in result.batches:
+        for rejected in batch.errors:
+            err.print(f"[yellow]quarantined[/yellow] {rejected.key}: {rejected.reason}",
+                      highlight=False)
+
+
+@main.command()
+@click.option("--select", "select", help="dbt selection, e.g. tag:staging or stg_patients+.")
+@click.option("--layer", type=click.Choice(["staging", "intermediate", "marts"]),
+              help="Shorthand for --select tag:<layer>.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from RAW.")
+@click.option("--warehouse", type=click.Choice(["duckdb", "snowflake"]))
+@click.pass_obj
+@_guard
+def transform(obj: Context, select: str | None, layer: str | None, full_refresh: bool,
+              warehouse: str | None) -> None:
+    """Run dbt build (models and tests) and summarise it per layer."""
+    settings = obj.settings(warehouse=warehouse)
+    if layer:
+        select = f"tag:{layer}"
+    _row, result = pipeline.transform(settings, obj.say, select=select,
+                                      full_refresh=full_refresh)
+    _print_transform(result)
+    if not result.success:
+        raise FhirflowError(f"dbt reported failures; see {result.target_path}/run_results.json")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--loads", default=5, show_default=True, help="How many recent loads to list.")
+@click.pass_obj
+@_guard
+def status(obj: Context, as_json: bool, loads: int) -> None:
+    """Recent loads from RAW.LOAD_WATERMARK and row counts per layer."""
+    from fhirflow.warehouse import open_warehouse
+
+    settings = obj.settings()
+    warehouse = open_warehouse(settings, read_only=settings.warehouse == "duckdb")
+    try:
+        recent = warehouse.recent_loads(loads)
+        raw = warehouse.raw_counts()
+        layers = warehouse.model_counts()
+    finally:
+        warehouse.close()
+    if as_json:
+        models = {name: n for per_layer in layers.values() for name, n in per_layer.items()}
+        doc = {
+            "home": str(settings.home),
+            "warehouse": settings.warehouse,
+            "raw": raw,
+            "loads": [r.as_dict() for r in recent],
+            "layers": layers,
+            "models": models,
+        }
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    out.print(_table("Recent loads", ["load_id", "finished (UTC)", "files", "loaded", "failed",
+                                      "MB", "watermark", "status"],
+                     [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
+                       _fmt_mb(r.bytes_loaded / 1e6), r.watermark, r.status] for r in recent]))
+    _print_layers(raw, layers)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

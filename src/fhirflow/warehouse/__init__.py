@@ -1,0 +1,112 @@
+"""The warehouse RAW layer: RAW.FHIR_BUNDLES, RAW.LOAD_WATERMARK, RAW.LOAD_ERRORS.
+
+Two implementations of one Protocol: DuckDB (embedded default) and Snowflake (production).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fhirflow.errors import FhirflowError
+
+if TYPE_CHECKING:
+    from fhirflow.config import Settings
+    from fhirflow.store import ObjectStore, StoredObject
+
+# Schemas dbt builds into; `fhirflow status` counts the relations in them.
+MODEL_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    key: str
+    size: int
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    load_id: str
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_failed: int = 0
+    bytes_loaded: int = 0
+    watermark: str | None = None
+    errors: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    load_id: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    files_seen: int
+    files_loaded: int
+    files_failed: int
+    bytes_loaded: int
+    watermark: str | None
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for name in ("started_at", "finished_at"):
+            value = out[name]
+            out[name] = value.isoformat() if value else None
+        return out
+
+
+class Warehouse(Protocol):
+    """What the load stage and `fhirflow status` need from a warehouse."""
+
+    description: str
+
+    def create_tables(self) -> None:
+        """Create RAW.FHIR_BUNDLES, RAW.LOAD_WATERMARK and RAW.LOAD_ERRORS if missing."""
+        ...
+
+    def last_watermark(self) -> str | None:
+        """The highest object key covered by a completed load."""
+        ...
+
+    def known_keys(self, keys: list[str]) -> set[str]:
+        """Which of these keys RAW already holds, as a bundle or as a recorded error."""
+        ...
+
+    def load_batch(
+        self,
+        load_id: str,
+        objects: list[StoredObject],
+        store: ObjectStore,
+        *,
+        rejected: list[Rejected],
+        started_at: datetime,
+    ) -> BatchResult:
+        """Load the objects, record rejects, and write the watermark: all in one transaction."""
+        ...
+
+    def recent_loads(self, limit: int = 5) -> list[LoadRecord]: ...
+
+    def raw_counts(self) -> dict[str, int]:
+        """{'bundles': n, 'errors': n, 'loads': n}"""
+        ...
+
+    def model_counts(self) -> dict[str, dict[str, int]]:
+        """Row counts of the dbt-built relations, per layer schema and model name."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_warehouse(settings: Settings, kind: str | None = None, *, read_only: bool = False) -> Warehouse:
+    kind = kind or settings.warehouse
+    if kind == "duckdb":
+        from fhirflow.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(settings.duckdb_path, read_only=read_only)
+    if kind == "snowflake":
+        from fhirflow.warehouse.snowflake import SnowflakeWarehouse
+
+        return SnowflakeWarehouse.from_settings(settings)
+    raise FhirflowError(f"unknown warehouse {kind!r}; use 'duckdb' or 'snowflake'")

@@ -1,0 +1,242 @@
+"""RAW layer on a DuckDB file (the embedded default).
+
+Bundles are parsed by DuckDB itself (`read_blob` + JSON functions), never by Python's json
+module: DuckDB is several times faster and keeps memory bounded to one batch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from fhirflow.errors import FhirflowError
+from fhirflow.store import ObjectStore, StoredObject
+from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected
+
+_DDL = """
+create schema if not exists raw;
+create table if not exists raw.fhir_bundles (
+    object_key   varchar primary key,
+    bundle       json not null,
+    bundle_type  varchar,
+    file_size    bigint not null,
+    content_hash varchar not null,
+    load_id      varchar not null,
+    loaded_at    timestamp not null
+);
+create table if not exists raw.load_watermark (
+    load_id      varchar primary key,
+    started_at   timestamp not null,
+    finished_at  timestamp not null,
+    files_seen   integer not null,
+    files_loaded integer not null,
+    files_failed integer not null,
+    bytes_loaded bigint not null,
+    watermark    varchar,
+    status       varchar not null
+);
+create table if not exists raw.load_errors (
+    load_id    varchar not null,
+    object_key varchar not null,
+    file_size  bigint,
+    reason     varchar not null,
+    failed_at  timestamp not null
+);
+"""
+
+# One reason per bad file; the first that applies wins. Evaluated inside DuckDB.
+_CLASSIFY = """
+create or replace temp table _classified as
+with files as (
+    select f.key, b.size, b.content, try(decode(b.content)) as text
+    from read_blob($paths) as b
+    join _keys as f on f.path = b.filename
+)
+select
+    key,
+    size,
+    sha256(content) as content_hash,
+    text,
+    case
+        when size = 0 then 'empty file'
+        when text is null then 'not UTF-8 text'
+        when not json_valid(text) then 'invalid JSON (malformed or truncated)'
+        when json_type(text) <> 'OBJECT'
+            or json_extract_string(text, '$.resourceType') is distinct from 'Bundle'
+            then 'valid JSON but not a FHIR Bundle (resourceType is not "Bundle")'
+    end as reason
+from files
+"""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class DuckDBWarehouse:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self.description = f"DuckDB {path}"
+        if read_only and not path.exists():
+            raise FhirflowError(f"no warehouse at {path} yet; run `fhirflow load` first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise FhirflowError(
+                f"cannot open {path}: {str(exc).splitlines()[0]} "
+                "(DuckDB allows one writing process; is another fhirflow or dbt running?)"
+            ) from None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def create_tables(self) -> None:
+        self.con.execute(_DDL)
+
+    def last_watermark(self) -> str | None:
+        row = self.con.execute(
+            "select max(watermark) from raw.load_watermark where status = 'complete'"
+        ).fetchone()
+        return row[0] if row else None
+
+    def known_keys(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        rows = self.con.execute(
+            """
+            select k from unnest($keys::varchar[]) as t(k)
+            where k in (select object_key from raw.fhir_bundles)
+               or k in (select object_key from raw.load_errors)
+            """,
+            {"keys": keys},
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def load_batch(
+        self,
+        load_id: str,
+        objects: list[StoredObject],
+        store: ObjectStore,
+        *,
+        rejected: list[Rejected],
+        started_at: datetime,
+    ) -> BatchResult:
+        result = BatchResult(load_id=load_id, files_seen=len(objects) + len(rejected))
+        with tempfile.TemporaryDirectory(prefix="fhirflow-load-") as tmp:
+            paths = self._materialise(objects, store, Path(tmp))
+            con = self.con
+            con.execute("create or replace temp table _keys (path varchar, key varchar)")
+            if paths:
+                con.executemany("insert into _keys values (?, ?)", [(p, k) for k, p in paths])
+                con.execute(_CLASSIFY, {"paths": [p for _, p in paths]})
+            else:
+                con.execute(
+                    "create or replace temp table _classified (key varchar, size bigint, "
+                    "content_hash varchar, text varchar, reason varchar)"
+                )
+            now = _utcnow()
+            watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
+            con.execute("begin transaction")
+            try:
+                loaded = con.execute(
+                    """
+                    insert into raw.fhir_bundles
+                    select key, text::json, json_extract_string(text, '$.type'), size,
+                           content_hash, $load_id, $now
+                    from _classified
+                    where reason is null
+                      and key not in (select object_key from raw.fhir_bundles)
+                    returning file_size
+                    """,
+                    {"load_id": load_id, "now": now},
+                ).fetchall()
+                con.execute(
+                    """
+                    insert into raw.load_errors
+                    select $load_id, key, size, reason, $now from _classified
+                    where reason is not null
+                    """,
+                    {"load_id": load_id, "now": now},
+                )
+                if rejected:
+                    con.executemany(
+                        "insert into raw.load_errors values (?, ?, ?, ?, ?)",
+                        [(load_id, r.key, r.size, r.reason, now) for r in rejected],
+                    )
+                errors = con.execute(
+                    "select key, size, reason from _classified where reason is not null"
+                ).fetchall()
+                result.errors = [Rejected(*e) for e in errors] + list(rejected)
+                result.files_loaded = len(loaded)
+                result.bytes_loaded = sum(r[0] for r in loaded)
+                result.files_failed = len(result.errors)
+                result.watermark = watermark
+                con.execute(
+                    "insert into raw.load_watermark values (?, ?, ?, ?, ?, ?, ?, ?, 'complete')",
+                    [
+                        load_id,
+                        started_at.astimezone(UTC).replace(tzinfo=None),
+                        _utcnow(),
+                        result.files_seen,
+                        result.files_loaded,
+                        result.files_failed,
+                        result.bytes_loaded,
+                        watermark,
+                    ],
+                )
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            finally:
+                con.execute("drop table if exists _classified")
+        return result
+
+    @staticmethod
+    def _materialise(
+        objects: list[StoredObject], store: ObjectStore, tmp: Path
+    ) -> list[tuple[str, str]]:
+        """(key, filesystem path) per object; remote objects are fetched into `tmp` first."""
+        out = []
+        for i, obj in enumerate(objects):
+            local = store.local_path(obj.key)
+            if local is None:
+                local = tmp / f"{i:06d}.json"
+                local.write_bytes(store.get_bytes(obj.key))
+            out.append((obj.key, str(local)))
+        return out
+
+    def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
+        rows = self.con.execute(
+            "select * from raw.load_watermark order by load_id desc limit ?", [limit]
+        ).fetchall()
+        return [LoadRecord(*row) for row in rows]
+
+    def raw_counts(self) -> dict[str, int]:
+        row = self.con.execute(
+            """
+            select (select count(*) from raw.fhir_bundles),
+                   (select count(*) from raw.load_errors),
+                   (select count(*) from raw.load_watermark)
+            """
+        ).fetchone()
+        return {"bundles": row[0], "errors": row[1], "loads": row[2]}
+
+    def model_counts(self) -> dict[str, dict[str, int]]:
+        relations = self.con.execute(
+            """
+            select table_schema, table_name from information_schema.tables
+            where table_schema in (select unnest($schemas::varchar[]))
+            order by table_schema, table_name
+            """,
+            {"schemas": list(MODEL_SCHEMAS)},
+        ).fetchall()
+        counts: dict[str, dict[str, int]] = {schema: {} for schema in MODEL_SCHEMAS}
+        for schema, name in relations:
+            (n,) = self.con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+            counts[schema][name] = n
+        return counts
