@@ -160,6 +160,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _layer_of(node: dict) -> str:
+    if node.get("resource_type") == "seed":
+        return "seeds"
     fqn = node.get("fqn") or []
     for part in fqn[1:]:
         if part in LAYERS:
@@ -213,7 +215,7 @@ def summarise_run_results(target_path: Path, *, command: str = "build") -> Trans
             elif status == "error":
                 summary.models_failed += 1
                 summary.failures.append(f"model {name}: {_msg(item)}")
-    ordered = {k: layers[k] for k in (*LAYERS, "other") if k in layers}
+    ordered = {k: layers[k] for k in ("seeds", *LAYERS, "other") if k in layers}
     success = not any(s.models_failed or s.tests_failed for s in ordered.values())
     return TransformResult(command=command, success=success, layers=ordered,
                            target_path=target_path)

@@ -22,31 +22,27 @@ bundles as (
 
 entries as (
 
-    select
-        bundles.object_key,
-        bundles.bundle_type,
-        bundles.load_id,
-        bundles.loaded_at,
-        entry.index as entry_index,
-        entry.value as entry
-    from bundles
-    {{ flatten_json_array(json_value('bundles.bundle', 'entry'), 'entry') }}
+    {{ flatten_json_array(
+        'bundles',
+        json_value('bundle', 'entry'),
+        ['object_key', 'bundle_type', 'load_id', 'loaded_at']
+    ) }}
 
 ),
 
 final as (
 
     select
-        object_key || '#' || cast(entry_index as varchar) as entry_key,
-        {{ json_text('entry', 'resource.resourceType') }} as resource_type,
-        {{ json_text('entry', 'resource.id') }} as resource_id,
-        {{ json_text('entry', 'fullUrl') }} as full_url,
-        {{ json_text('entry', 'request.method') }} as request_method,
-        {{ json_text('entry', 'request.url') }} as request_url,
-        {{ json_text('entry', 'request.ifNoneExist') }} as request_if_none_exist,
-        {{ json_value('entry', 'resource') }} as resource,
+        object_key || '#' || cast(index as varchar) as entry_key,
+        {{ json_text('value', 'resource.resourceType') }} as resource_type,
+        {{ json_text('value', 'resource.id') }} as resource_id,
+        {{ json_text('value', 'fullUrl') }} as full_url,
+        {{ json_text('value', 'request.method') }} as request_method,
+        {{ json_text('value', 'request.url') }} as request_url,
+        {{ json_text('value', 'request.ifNoneExist') }} as request_if_none_exist,
+        {{ json_value('value', 'resource') }} as resource,
         bundle_type,
-        entry_index,
+        index as entry_index,
         object_key as _object_key,
         load_id as _load_id,
         loaded_at as _loaded_at
