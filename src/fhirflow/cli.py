@@ -129,6 +129,71 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
 
 
 @main.command()
+@click.option("--patients", "-p", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--seed", "-s", type=int, default=42, show_default=True,
+              help="Same arguments, same seed: byte-identical files.")
+@click.option("--years-of-history", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--state", default="Massachusetts", show_default=True)
+@click.option("--engine", type=click.Choice(["fhirflow", "synthea"]), default="fhirflow",
+              show_default=True, help="Our Python generator, or the real Synthea jar.")
+@click.option("--synthea-jar", type=click.Path(path_type=Path),
+              help="Path to synthea-with-dependencies.jar (SYNTHEA_JAR).")
+@click.pass_obj
+@_guard
+def generate(obj: Context, patients: int, seed: int, years_of_history: int, state: str,
+             engine: str, synthea_jar: Path | None) -> None:
+    """Write patient bundles (and the run's hospital/practitioner bundles) into landing."""
+    import time
+
+    from fhirflow import generate as gen
+
+    settings = obj.settings(synthea_jar=synthea_jar)
+    started = time.perf_counter()
+    if engine == "synthea":
+        if settings.synthea_jar is None:
+            raise FhirflowError("--engine synthea needs --synthea-jar PATH or SYNTHEA_JAR")
+        obj.say(f"running Synthea {settings.synthea_jar} for {patients} patients")
+        result = gen.run_synthea(settings.landing_dir, jar=settings.synthea_jar,
+                                 patients=patients, seed=seed,
+                                 years_of_history=years_of_history, state=state)
+    else:
+        obj.say(f"generating {patients} patients (seed {seed})")
+        result = gen.generate_patients(settings.landing_dir, patients=patients, seed=seed,
+                                       years_of_history=years_of_history, state=state)
+    _print_stages([pipeline.StageRow("generate", result.files, result.patients,
+                                     result.bytes / 1e6, time.perf_counter() - started,
+                                     f"into {settings.landing_dir}")])
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+@click.pass_obj
+@_guard
+def clean(obj: Context, dry_run: bool) -> None:
+    """Remove landed files older than FHIRFLOW_LANDING_TTL_HOURS that the store holds."""
+    from fhirflow.landing import clean_landing
+    from fhirflow.store import open_store
+    from fhirflow.upload import is_uploaded
+
+    settings = obj.settings()
+    uploaded = is_uploaded(settings.state_dir, open_store(settings))
+    result = clean_landing(settings.landing_dir, settings.landing_ttl_hours, uploaded,
+                           dry_run=dry_run)
+    reasons: dict[str, int] = {}
+    for _path, reason in result.kept:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    rows = [["removed" if not dry_run else "would remove", len(result.removed)]]
+    rows += [[f"kept: {reason}", n] for reason, n in sorted(reasons.items())]
+    out.print(_table(f"Landing clean-up ({settings.landing_ttl_hours:g} h TTL)",
+                     ["outcome", "files"], rows))
+    if obj.verbose:
+        for path in result.removed:
+            err.print(f"removed {path}", highlight=False)
+        for path, reason in result.kept:
+            err.print(f"kept {path}: {reason}", highlight=False)
+
+
+@main.command()
 @click.option("--store", type=click.Choice(["local", "s3"]), help="Object store (FHIRFLOW_STORE).")
 @click.pass_obj
 @_guard

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     staging_lookback_days: int = Field(
         7, ge=0, validation_alias=_env("FHIRFLOW_STAGING_LOOKBACK_DAYS")
     )
+    synthea_jar: Path | None = Field(None, validation_alias=_env("SYNTHEA_JAR"))
     dbt_target: str | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_TARGET"))
     dbt_project_dir: Path | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_PROJECT_DIR"))
     dbt_threads: int = Field(4, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))

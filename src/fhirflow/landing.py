@@ -165,6 +165,7 @@ def clean_landing(
     is_uploaded: Callable[[LandedFile], bool],
     *,
     now: float | None = None,
+    dry_run: bool = False,
 ) -> CleanResult:
     """Remove landed files older than the TTL, but only those the object store holds.
 
@@ -180,8 +181,11 @@ def clean_landing(
         elif not is_uploaded(landed):
             result.kept.append((landed.relpath, "not uploaded yet"))
         else:
-            landed.path.unlink()
+            if not dry_run:
+                landed.path.unlink()
             result.removed.append(landed.relpath)
+    if dry_run:
+        return result
     _remove_empty_dirs(landing_root, (p.split("/")[0] for p in result.removed))
     return result
 

@@ -1,0 +1,131 @@
+"""Landing folder: Synthea-output ingestion and the TTL clean-up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fhirflow.config import Settings
+from fhirflow.landing import clean_landing, ingest_synthea_output, list_landed, patient_id_for
+from fhirflow.store import LocalStore
+from fhirflow.upload import is_uploaded, upload_landing
+
+PATIENT = "Ann12_Lee34_0b6e7c1a-1111-2222-3333-444455556666.json"
+
+
+def _bundle(patient_id: str) -> str:
+    return ('{"resourceType":"Bundle","type":"transaction","entry":[{"resource":'
+            f'{{"resourceType":"Patient","id":"{patient_id}"}}}}]}}')
+
+
+@pytest.fixture
+def synthea_dir(tmp_path: Path) -> Path:
+    src = tmp_path / "synthea" / "fhir"
+    src.mkdir(parents=True)
+    (src / PATIENT).write_text(_bundle("0b6e7c1a-1111-2222-3333-444455556666"))
+    (src / "custom-name.json").write_text(_bundle("p-2"))
+    (src / "hospitalInformation1700000000000.json").write_text('{"resourceType":"Bundle"}')
+    (src / "practitionerInformation1700000000000.json").write_text('{"resourceType":"Bundle"}')
+    return src.parent
+
+
+def test_patient_id_from_name_or_content(synthea_dir: Path) -> None:
+    assert patient_id_for(synthea_dir / "fhir" / PATIENT) == "0b6e7c1a-1111-2222-3333-444455556666"
+    assert patient_id_for(synthea_dir / "fhir" / "custom-name.json") == "p-2"
+
+
+def test_ingest_places_files_in_the_landing_layout(synthea_dir: Path, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    result = ingest_synthea_output(synthea_dir, landing)  # the folder above fhir/ works too
+    assert (result.copied, result.unchanged, len(result.patients)) == (4, 0, 2)
+    assert sorted(f.relpath for f in list_landed(landing)) == [
+        f"0b6e7c1a-1111-2222-3333-444455556666/{PATIENT}",
+        "_run/hospitalInformation1700000000000.json",
+        "_run/practitionerInformation1700000000000.json",
+        "p-2/custom-name.json",
+    ]
+    again = ingest_synthea_output(synthea_dir / "fhir", landing)
+    assert (again.copied, again.unchanged) == (0, 4)
+
+
+def test_ingest_of_a_folder_without_bundles_is_an_error(tmp_path: Path) -> None:
+    from fhirflow.errors import FhirflowError
+
+    with pytest.raises(FhirflowError, match="no .json bundles"):
+        ingest_synthea_output(tmp_path, tmp_path / "landing")
+
+
+def _age(path: Path, hours: float) -> None:
+    old = time.time() - hours * 3600
+    os.utime(path, (old, old))
+
+
+def test_clean_removes_only_old_uploaded_files(settings: Settings, synthea_dir: Path) -> None:
+    ingest_synthea_output(synthea_dir, settings.landing_dir)
+    store = LocalStore(settings.lake_dir)
+    landed = {f.relpath: f.path for f in list_landed(settings.landing_dir)}
+    never_uploaded = settings.landing_dir / "zz-late" / "late.json"
+    never_uploaded.parent.mkdir()
+    upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
+                   state_dir=settings.state_dir)
+    never_uploaded.write_text(_bundle("zz-late"))  # lands after the upload ran
+    young = "_run/hospitalInformation1700000000000.json"
+    for relpath, path in landed.items():
+        if relpath != young:
+            _age(path, 30)
+    _age(never_uploaded, 1000)
+
+    result = clean_landing(settings.landing_dir, 24, is_uploaded(settings.state_dir, store))
+
+    assert sorted(result.removed) == sorted(r for r in landed if r != young)
+    kept = dict(result.kept)
+    assert kept == {young: "younger than the TTL", "zz-late/late.json": "not uploaded yet"}
+    assert never_uploaded.exists() and (settings.landing_dir / young).exists()
+    assert not (settings.landing_dir / "p-2").exists()  # emptied patient folders go too
+
+
+def test_clean_keeps_a_file_whose_content_changed_after_upload(
+    settings: Settings, synthea_dir: Path
+) -> None:
+    ingest_synthea_output(synthea_dir, settings.landing_dir)
+    store = LocalStore(settings.lake_dir)
+    upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
+                   state_dir=settings.state_dir)
+    changed = settings.landing_dir / "p-2" / "custom-name.json"
+    changed.write_text(_bundle("p-2") + " ")
+    for f in list_landed(settings.landing_dir):
+        _age(f.path, 48)
+    result = clean_landing(settings.landing_dir, 24, is_uploaded(settings.state_dir, store))
+    assert dict(result.kept) == {"p-2/custom-name.json": "not uploaded yet"}
+
+
+def test_clean_keeps_files_the_store_lost(settings: Settings, synthea_dir: Path) -> None:
+    ingest_synthea_output(synthea_dir, settings.landing_dir)
+    store = LocalStore(settings.lake_dir)
+    upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
+                   state_dir=settings.state_dir)
+    shutil.rmtree(settings.lake_dir)
+    for f in list_landed(settings.landing_dir):
+        _age(f.path, 48)
+    result = clean_landing(settings.landing_dir, 24, is_uploaded(settings.state_dir, store))
+    assert result.removed == [] and len(result.kept) == 4
+
+
+def test_clean_command_reports_what_it_did(settings: Settings, synthea_dir: Path) -> None:
+    ingest_synthea_output(synthea_dir, settings.landing_dir)
+    for f in list_landed(settings.landing_dir):
+        _age(f.path, 48)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRFLOW_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fhirflow.cli", "--home", str(settings.home), "clean"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "kept: not uploaded yet" in proc.stdout and "removed" in proc.stdout
+    assert len(list_landed(settings.landing_dir)) == 4
