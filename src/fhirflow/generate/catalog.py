@@ -18,8 +18,16 @@ Json = dict[str, Any]
 @lru_cache(maxsize=None)
 def load_data(name: str) -> Json:
     """One data file (`data/<name>.json`), parsed once per process."""
-    text = resources.files("fhirflow.generate").joinpath("data", f"{name}.json").read_text("utf-8")
+    text = resources.files("fhirflow.generate").joinpath("data").joinpath(f"{name}.json").read_text("utf-8")
     return json.loads(text)
+
+
+_US_NAMESPACES = ("1000124", "1000175")
+
+
+def _us_namespace(sctid: str) -> bool:
+    """An SCTID is namespace(7) + partition(2) + check digit; partition 10 = extension concept."""
+    return len(sctid) > 10 and sctid[-3:-1] == "10" and sctid[-10:-3] in _US_NAMESPACES
 
 
 class Catalog:
@@ -39,8 +47,8 @@ class Catalog:
         if found is None:
             system = self.systems.get(triple[0], triple[0])
             found = {"system": system, "code": triple[1], "display": triple[2]}
-            # SNOMED CT US-edition concepts (namespace 1000124) carry the edition like Synthea.
-            if triple[0] == "sct" and "1000124" in triple[1]:
+            # Concepts from the US-edition namespaces carry the edition, as Synthea writes them.
+            if triple[0] == "sct" and _us_namespace(triple[1]):
                 found = {"system": system, "version": self._us_edition, "code": triple[1],
                          "display": triple[2]}
             self._codings[key] = found

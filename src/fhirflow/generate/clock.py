@@ -45,19 +45,16 @@ class LocalClock:
         self.std = std_offset_hours
         self.dst = observes_dst
 
-    def offset_hours(self, t: int) -> int:
-        if self.dst:
-            year = (_EPOCH + dt.timedelta(seconds=t + self.std * 3600)).year
-            start, end = _dst_window(year, self.std)
-            if start <= t < end:
-                return self.std + 1
-        return self.std
-
     def _parts(self, t: int) -> tuple[str, str]:
-        off = self.offset_hours(t)
-        local = (_EPOCH + dt.timedelta(seconds=t + off * 3600)).isoformat()
+        local = _EPOCH + dt.timedelta(seconds=t + self.std * 3600)
+        off = self.std
+        if self.dst:
+            start, end = _dst_window(local.year, self.std)
+            if start <= t < end:
+                local += dt.timedelta(hours=1)
+                off += 1
         sign = "-" if off < 0 else "+"
-        return local, f"{sign}{abs(off):02d}:00"
+        return local.isoformat(), f"{sign}{abs(off):02d}:00"
 
     def datetime(self, t: int) -> str:
         local, off = self._parts(t)
