@@ -11,6 +11,15 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from fhirflow import pipeline
@@ -193,6 +202,13 @@ def clean(obj: Context, dry_run: bool) -> None:
             err.print(f"kept {path}: {reason}", highlight=False)
 
 
+def _progress(in_bytes: bool = True) -> Progress:
+    """A progress bar on stderr (bytes, or files when in_bytes is False)."""
+    amount = (DownloadColumn(), TransferSpeedColumn()) if in_bytes else (MofNCompleteColumn(),)
+    return Progress(TextColumn("{task.description}"), BarColumn(), *amount,
+                    TimeRemainingColumn(), console=err, transient=True)
+
+
 @main.command()
 @click.option("--store", type=click.Choice(["local", "s3"]), help="Object store (FHIRFLOW_STORE).")
 @click.pass_obj
@@ -200,7 +216,14 @@ def clean(obj: Context, dry_run: bool) -> None:
 def upload(obj: Context, store: str | None) -> None:
     """Upload landed bundles to the object store (only what it does not hold yet)."""
     settings = obj.settings(store=store)
-    row, _ = pipeline.upload(settings, obj.say)
+    with _progress() as bar:
+        task = bar.add_task("upload", total=None)
+
+        def advance(files: int, total_files: int, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total,
+                       description=f"upload {files}/{total_files} files")
+
+        row, _ = pipeline.upload(settings, obj.say, progress=advance)
     _print_stages([row])
 
 
@@ -213,7 +236,14 @@ def upload(obj: Context, store: str | None) -> None:
 def load(obj: Context, warehouse: str | None, store: str | None) -> None:
     """Load new files from the object store into RAW, batch by batch."""
     settings = obj.settings(warehouse=warehouse, store=store)
-    row, result = pipeline.load(settings, obj.say)
+    with _progress(in_bytes=False) as bar:
+        task = bar.add_task("load", total=None)
+
+        def advance(batch: Any, files: int, total_files: int) -> None:
+            bar.update(task, completed=files, total=total_files,
+                       description="load")
+
+        row, result = pipeline.load(settings, obj.say, progress=advance)
     _print_stages([row])
     for batch in result.batches:
         for rejected in batch.errors:
@@ -276,6 +306,25 @@ def status(obj: Context, as_json: bool, loads: int) -> None:
                      [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
                        _fmt_mb(r.bytes_loaded / 1e6), r.watermark, r.status] for r in recent]))
     _print_layers(raw, layers)
+
+
+@main.command("export-csv")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the 18 CSV files (created if missing).")
+@click.option("--table", "tables", multiple=True, help="Export only this table (repeatable).")
+@click.option("--warehouse", type=click.Choice(["duckdb", "snowflake"]))
+@click.pass_obj
+@_guard
+def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
+               warehouse: str | None) -> None:
+    """Write the staging layer as Synthea's CSV tables (newest 3.x headers)."""
+    from fhirflow.export_csv import export_csv as run_export
+
+    settings = obj.settings(warehouse=warehouse)
+    obj.say(f"exporting Synthea CSV tables to {out_dir}")
+    result = run_export(settings, out_dir, tables or None)
+    out.print(_table(f"Synthea CSV in {out_dir} ({result.seconds:.1f} s)", ["table", "rows"],
+                     [[name, count] for name, count in result.rows.items()]))
 
 
 if __name__ == "__main__":  # pragma: no cover

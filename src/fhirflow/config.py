@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     aws_s3_prefix: str = Field("raw", validation_alias=_env("AWS_S3_PREFIX"))
     aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_DEFAULT_REGION"))
+    # boto3 finds credentials itself (env, profile, instance role); these two are read only
+    # to give a Snowflake external stage keys when no storage integration is configured.
+    aws_access_key_id: str | None = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
+    )
+    upload_workers: int = Field(8, gt=0, le=64, validation_alias=_env("FHIRFLOW_UPLOAD_WORKERS"))
+    store_attempts: int = Field(4, gt=0, le=20, validation_alias=_env("FHIRFLOW_STORE_ATTEMPTS"))
 
     snowflake_account: str | None = Field(None, validation_alias=_env("SNOWFLAKE_ACCOUNT"))
     snowflake_user: str | None = Field(None, validation_alias=_env("SNOWFLAKE_USER"))
@@ -51,6 +59,16 @@ class Settings(BaseSettings):
     snowflake_host: str | None = Field(None, validation_alias=_env("SNOWFLAKE_HOST"))
     snowflake_port: int | None = Field(None, validation_alias=_env("SNOWFLAKE_PORT"))
     snowflake_protocol: str | None = Field(None, validation_alias=_env("SNOWFLAKE_PROTOCOL"))
+    # The external stage on the bucket: a storage integration (preferred), else AWS keys.
+    snowflake_storage_integration: str | None = Field(
+        None, validation_alias=_env("SNOWFLAKE_STORAGE_INTEGRATION")
+    )
+    snowflake_stage: str = Field("FHIR_BUNDLES_STAGE", validation_alias=_env("SNOWFLAKE_STAGE"))
+    # copy: COPY INTO from the external stage (production). insert: the loader fetches each
+    # object and inserts its text for PARSE_JSON (no stage needed; also what fakesnow runs).
+    snowflake_load_mode: Literal["copy", "insert"] = Field(
+        "copy", validation_alias=_env("FHIRFLOW_SNOWFLAKE_LOAD_MODE")
+    )
 
     load_batch_size: int = Field(100, gt=0, validation_alias=_env("FHIRFLOW_LOAD_BATCH_SIZE"))
     max_file_mb: float = Field(64.0, gt=0, validation_alias=_env("FHIRFLOW_MAX_FILE_MB"))
@@ -132,5 +150,6 @@ def load_settings(**overrides: object) -> Settings:
         env_name = _ENV_NAMES.get(field, field)
         message = first["msg"].removeprefix("Value error, ")
         got = first.get("input")
-        shown = "" if field.startswith("snowflake_password") else f" (got {got!r})"
+        secret = field in {"snowflake_password", "aws_secret_access_key"}
+        shown = "" if secret else f" (got {got!r})"
         raise ConfigError(f"{env_name}: {message}{shown}") from None

@@ -23,6 +23,9 @@ from fhirflow.warehouse import BatchResult, Rejected, Warehouse
 LISTING_GRACE = timedelta(hours=1)
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
+LoadProgress = Callable[[BatchResult, int, int], None]
+"""progress(batch just committed, files done, files total)"""
+
 
 @dataclass
 class LoadResult:
@@ -116,7 +119,7 @@ def run_load(
     batch_size: int,
     max_file_bytes: int,
     max_batches: int | None = None,
-    progress: Callable[[BatchResult, int, int], None] | None = None,
+    progress: LoadProgress | None = None,
 ) -> LoadResult:
     """All five steps, batch after batch until no new file is left."""
     started = time.perf_counter()

@@ -15,9 +15,10 @@ from pathlib import Path
 from fhirflow.config import Settings
 from fhirflow.errors import FhirflowError
 from fhirflow.landing import ingest_synthea_output
-from fhirflow.load import LoadResult, run_load
+from fhirflow.load import LoadProgress, LoadResult, run_load
 from fhirflow.store import open_store
 from fhirflow.transform import TransformResult, run_dbt
+from fhirflow.upload import Progress as UploadProgress
 from fhirflow.upload import UploadResult, upload_landing
 from fhirflow.warehouse import open_warehouse
 
@@ -85,18 +86,21 @@ def land(settings: Settings, *, from_dir: Path | None, generate: GenerateOptions
                     time.perf_counter() - started, f"{made.patients} patients")
 
 
-def upload(settings: Settings, say: Say, store_kind: str | None = None) -> tuple[StageRow, UploadResult]:
+def upload(settings: Settings, say: Say, store_kind: str | None = None, *,
+           progress: UploadProgress | None = None) -> tuple[StageRow, UploadResult]:
     store = open_store(settings, store_kind)
     say(f"uploading to {store.description}")
     result = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
-                            state_dir=settings.state_dir)
+                            state_dir=settings.state_dir, workers=settings.upload_workers,
+                            progress=progress)
     row = StageRow("upload", result.uploaded, None, _mb(result.bytes), result.seconds,
                    f"{result.already_uploaded} already uploaded")
     return row, result
 
 
 def load(settings: Settings, say: Say, *, store_kind: str | None = None,
-         warehouse_kind: str | None = None) -> tuple[StageRow, LoadResult]:
+         warehouse_kind: str | None = None,
+         progress: LoadProgress | None = None) -> tuple[StageRow, LoadResult]:
     store = open_store(settings, store_kind)
     warehouse = open_warehouse(settings, warehouse_kind)
     try:
@@ -106,6 +110,7 @@ def load(settings: Settings, say: Say, *, store_kind: str | None = None,
             prefix=settings.patients_prefix,
             batch_size=settings.load_batch_size,
             max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+            progress=progress,
         )
     finally:
         warehouse.close()

@@ -2,20 +2,41 @@
 
 Both backends speak the same small interface, so upload and load never know which one
 they talk to. Keys are '/'-separated and sort in upload order.
+
+Every call that touches the store is retried a bounded number of times with exponential
+backoff and jitter when the failure looks transient (timeouts, 5xx, throttling, a busy
+network filesystem); anything else, and a failure that outlasts the retries, becomes one
+`StoreError` line that says what to check.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from fhirflow.errors import FhirflowError
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
+
+T = TypeVar("T")
+
+# Files above this go to S3 as multipart uploads; below it, one PUT (retried as a whole).
+_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+class StoreError(FhirflowError):
+    """The object store refused or could not be reached, after the retries."""
+
+
+class ObjectMissing(FhirflowError):
+    """A key that was listed is no longer in the store."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +50,10 @@ class ObjectStore(Protocol):
 
     description: str
 
+    def check(self) -> None:
+        """Raise StoreError (one line) unless the store is reachable and usable."""
+        ...
+
     def put_file(self, key: str, path: Path) -> None: ...
 
     def exists(self, key: str) -> bool: ...
@@ -39,16 +64,56 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def fetch_to(self, key: str, path: Path) -> None:
+        """Copy the object into a local file, streaming; ObjectMissing if it is gone."""
+        ...
+
     def local_path(self, key: str) -> Path | None:
         """A filesystem path holding the object, when the store is a folder; else None."""
         ...
 
 
+def with_retries(
+    op: Callable[[], T],
+    *,
+    attempts: int,
+    transient: Callable[[BaseException], bool],
+    base_delay: float = 0.2,
+    max_delay: float = 4.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `op`; on a transient failure wait base*2^n (with jitter, capped) and try again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return op()
+        except Exception as exc:
+            if attempt >= attempts or not transient(exc):
+                raise
+            delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+            sleep(delay * (0.5 + random.random() / 2))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_TRANSIENT_ERRNOS = {
+    errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO, errno.ETIMEDOUT, errno.ESTALE,
+}
+
+
+def _transient_os_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
 class LocalStore:
     """A folder standing in for a bucket: `<root>/<key>`; writes are atomic renames."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, attempts: int = 4) -> None:
         self.root = root
+        self.attempts = attempts
         self.description = f"folder {root}"
 
     def _path(self, key: str) -> Path:
@@ -57,16 +122,36 @@ class LocalStore:
             raise FhirflowError(f"object key {key!r} points outside the store")
         return path
 
+    def _retry(self, op: Callable[[], T], action: str) -> T:
+        try:
+            return with_retries(op, attempts=self.attempts, transient=_transient_os_error)
+        except FileNotFoundError as exc:
+            raise ObjectMissing(f"{action}: {_first_line(exc)}") from exc
+        except OSError as exc:
+            raise StoreError(f"{action} in {self.description} failed: {_first_line(exc)}") from exc
+
+    def check(self) -> None:
+        def probe() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable", str(self.root))
+
+        self._retry(probe, "opening the store")
+
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
-        with path.open("rb") as src, tmp.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, target)
+
+        def put() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
+            with path.open("rb") as src, tmp.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, target)
+
+        self._retry(put, f"writing {key}")
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -85,57 +170,182 @@ class LocalStore:
                 if key.startswith(prefix) and (start_after is None or key > start_after):
                     keys.append(key)
         for key in sorted(keys):
-            yield StoredObject(key=key, size=(self.root / key).stat().st_size)
+            try:
+                size = (self.root / key).stat().st_size
+            except FileNotFoundError:
+                continue  # removed since the walk
+            yield StoredObject(key=key, size=size)
 
     def get_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        return self._retry(self._path(key).read_bytes, f"reading {key}")
+
+    def fetch_to(self, key: str, path: Path) -> None:
+        source = self._path(key)
+
+        def copy() -> None:
+            with source.open("rb") as src, path.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+
+        self._retry(copy, f"reading {key}")
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
 
+_TRANSIENT_S3_CODES = {
+    "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
+    "RequestTimeout", "RequestTimeTooSkewed", "Throttling", "ThrottlingException",
+}
+_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+def _s3_transient(exc: BaseException) -> bool:
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code")) in _TRANSIENT_S3_CODES
+    # ConnectionError covers refused connections, connect/read timeouts, resets.
+    return isinstance(exc, (ConnectionError, HTTPClientError))
+
+
 class S3Store:
-    """An S3 bucket (or any S3-compatible endpoint) through boto3."""
+    """An S3 bucket (or any S3-compatible endpoint) through boto3.
+
+    boto3 was chosen for being AWS's own, long-maintained SDK that any S3-compatible endpoint
+    accepts; its credential chain (env, profile, instance role) is used as is.
+    """
 
     def __init__(
-        self, bucket: str, *, endpoint_url: str | None = None, region: str = "us-east-1"
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        attempts: int = 4,
+        max_connections: int = 16,
     ) -> None:
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.attempts = attempts
         self.description = f"s3://{bucket}" + (f" at {endpoint_url}" if endpoint_url else "")
-        # Standard retry mode backs off exponentially on throttling and 5xx answers.
-        config = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=5)
+        # boto3's own standard retries (2 attempts) sit inside our bounded outer retry, so
+        # an unreachable endpoint fails in seconds rather than minutes.
+        config = Config(
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=3,
+            read_timeout=30,
+            max_pool_connections=max_connections,
+        )
         self._client = boto3.client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
 
-    def put_file(self, key: str, path: Path) -> None:
-        self._client.upload_file(str(path), self.bucket, key)
-
-    def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
+    def _retry(self, op: Callable[[], T], action: str) -> T:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError,
+            NoCredentialsError,
+        )
 
         try:
-            self._client.head_object(Bucket=self.bucket, Key=key)
+            return with_retries(op, attempts=self.attempts, transient=_s3_transient)
+        except NoCredentialsError:
+            raise StoreError(
+                f"{action}: no AWS credentials found; set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or a profile / instance role)"
+            ) from None
+        except ConnectionError as exc:
+            where = self.endpoint_url or "S3"
+            raise StoreError(
+                f"{action}: cannot reach {where} ({_first_line(exc)}) after {self.attempts} "
+                "attempts; check AWS_ENDPOINT_URL and the network, then re-run"
+            ) from None
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in _MISSING_CODES:
+                raise ObjectMissing(f"{action}: not found in {self.description}") from None
+            if code in {"NoSuchBucket"}:
+                raise StoreError(
+                    f"{action}: bucket {self.bucket!r} does not exist; create it or set "
+                    "AWS_S3_BUCKET"
+                ) from None
+            if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+                raise StoreError(
+                    f"{action}: access denied to {self.description} ({code}); check the AWS "
+                    "credentials and the bucket policy"
+                ) from None
+            raise StoreError(f"{action} on {self.description} failed: {_first_line(exc)}") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{action} on {self.description} failed: {_first_line(exc)}") from None
+
+    def check(self) -> None:
+        try:
+            self._retry(lambda: self._client.head_bucket(Bucket=self.bucket), "opening the bucket")
+        except ObjectMissing:
+            raise StoreError(
+                f"bucket {self.bucket!r} does not exist at {self.endpoint_url or 'S3'}; "
+                "create it or set AWS_S3_BUCKET"
+            ) from None
+
+    def put_file(self, key: str, path: Path) -> None:
+        size = path.stat().st_size
+        if size >= _MULTIPART_THRESHOLD:
+            from boto3.s3.transfer import TransferConfig
+
+            transfer = TransferConfig(multipart_threshold=_MULTIPART_THRESHOLD, use_threads=False)
+            self._retry(
+                lambda: self._client.upload_file(str(path), self.bucket, key, Config=transfer),
+                f"uploading {key}",
+            )
+            return
+
+        def put() -> None:
+            with path.open("rb") as body:
+                self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentType="application/fhir+json"
+                )
+
+        self._retry(put, f"uploading {key}")
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._retry(lambda: self._client.head_object(Bucket=self.bucket, Key=key),
+                        f"checking {key}")
+        except ObjectMissing:
+            return False
         return True
 
     def list_after(self, prefix: str, start_after: str | None) -> Iterator[StoredObject]:
-        paginator = self._client.get_paginator("list_objects_v2")
-        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
         if start_after:
             kwargs["StartAfter"] = start_after
-        for page in paginator.paginate(**kwargs):
+        while True:
+            page = self._retry(lambda: self._client.list_objects_v2(**kwargs), "listing objects")
             for item in page.get("Contents", []):
                 yield StoredObject(key=item["Key"], size=int(item["Size"]))
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def get_bytes(self, key: str) -> bytes:
-        return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return self._retry(
+            lambda: self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read(),
+            f"reading {key}",
+        )
+
+    def fetch_to(self, key: str, path: Path) -> None:
+        def fetch() -> None:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with path.open("wb") as dst:
+                for chunk in body.iter_chunks(1 << 20):
+                    dst.write(chunk)
+
+        self._retry(fetch, f"reading {key}")
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -144,11 +354,13 @@ class S3Store:
 def open_store(settings: Settings, kind: str | None = None) -> ObjectStore:
     kind = kind or settings.store
     if kind == "local":
-        return LocalStore(settings.lake_dir)
+        return LocalStore(settings.lake_dir, attempts=settings.store_attempts)
     if kind == "s3":
         return S3Store(
             settings.aws_s3_bucket,
             endpoint_url=settings.aws_endpoint_url,
             region=settings.aws_region,
+            attempts=settings.store_attempts,
+            max_connections=max(10, settings.upload_workers * 2),
         )
     raise FhirflowError(f"unknown object store {kind!r}; use 'local' or 's3'")

@@ -8,9 +8,11 @@ key on the next run instead of producing a second copy with a new key.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,12 +77,36 @@ class UploadLedger:
                 (relpath, sha256, size, key, _now_iso()),
             )
 
+    def plan_many(self, plans: list[tuple[str, str, int, str]]) -> None:
+        """Record (relpath, sha256, size, key) rows as pending, in one transaction."""
+        now = _now_iso()
+        with self._db:
+            self._db.executemany(
+                "insert into uploads values (?, ?, ?, ?, 'pending', ?)",
+                [(*p, now) for p in plans],
+            )
+
     def confirm(self, key: str) -> None:
         with self._db:
             self._db.execute(
                 "update uploads set status = 'done', recorded_at = ? where object_key = ?",
                 (_now_iso(), key),
             )
+
+    def rekey(self, old_key: str, new_key: str) -> None:
+        """Give a planned upload that never reached the store a new key."""
+        with self._db:
+            self._db.execute(
+                "update uploads set object_key = ?, recorded_at = ? "
+                "where object_key = ? and status = 'pending'",
+                (new_key, _now_iso(), old_key),
+            )
+
+    def pending(self) -> list[tuple[str, str]]:
+        """(relpath, object_key) of uploads planned but not confirmed."""
+        return self._db.execute(
+            "select relpath, object_key from uploads where status = 'pending' order by 2"
+        ).fetchall()
 
     def uploaded_key(self, relpath: str) -> str | None:
         """The key of the newest confirmed upload of this landed path."""
@@ -105,6 +131,10 @@ def object_key(prefix: str, stamp: str, seq: int, landed: LandedFile) -> str:
     return f"{prefix}{stamp}-{seq:06d}-{landed.path.name}"
 
 
+Progress = Callable[[int, int, int, int], None]
+"""progress(files_done, files_total, bytes_done, bytes_total)"""
+
+
 def upload_landing(
     landing_root: Path,
     store: ObjectStore,
@@ -112,28 +142,52 @@ def upload_landing(
     prefix: str,
     state_dir: Path,
     workers: int = 8,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> UploadResult:
-    """Upload every landed file whose current content the store does not hold yet."""
+    """Upload every landed file whose current content the store does not hold yet.
+
+    Safe to re-run after any crash: a file planned but not confirmed is looked up in the
+    store; if it arrived it is confirmed, if not it is uploaded under a fresh key (so its key
+    never sorts far below a watermark the loader already passed). One upload at a time per
+    state folder (a lock file), so two runs never plan the same file twice.
+    """
     started = time.perf_counter()
     result = UploadResult()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     todo: list[tuple[str, LandedFile]] = []
-    with UploadLedger(ledger_path(state_dir)) as ledger:
-        for seq, landed in enumerate(iter_landed(landing_root)):
-            result.landed += 1
-            sha = file_sha256(landed.path)
+    with _upload_lock(state_dir), UploadLedger(ledger_path(state_dir)) as ledger:
+        landed_files = list(iter_landed(landing_root))
+        result.landed = len(landed_files)
+        # Hashing dominates a re-run over a large landing folder; hashlib releases the GIL.
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, 4))) as pool:
+            hashes = list(pool.map(lambda f: file_sha256(f.path), landed_files))
+        checked = False
+        plans: list[tuple[str, str, int, str]] = []
+        for seq, (landed, sha) in enumerate(zip(landed_files, hashes, strict=True)):
             known = ledger.lookup(landed.relpath, sha)
             if known and known[1] == "done":
                 result.already_uploaded += 1
                 continue
-            if known:  # planned by a run that died: retry under the same key
-                key = known[0]
+            if known:  # planned by a run that died before confirming
+                if not checked:
+                    store.check()
+                    checked = True
+                if store.exists(known[0]):
+                    ledger.confirm(known[0])
+                    result.already_uploaded += 1
+                    continue
+                key = object_key(prefix, stamp, seq, landed)
+                ledger.rekey(known[0], key)
             else:
                 key = object_key(prefix, stamp, seq, landed)
-                ledger.plan(landed.relpath, sha, landed.size, key)
+                plans.append((landed.relpath, sha, landed.size, key))
             todo.append((key, landed))
+        # Every key is durable in the ledger before its upload starts (one commit).
+        ledger.plan_many(plans)
 
+        if todo and not checked:
+            store.check()  # unreachable store: one clear line before any work starts
+        total_bytes = sum(f.size for _, f in todo)
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {pool.submit(store.put_file, key, f.path): (key, f) for key, f in todo}
@@ -142,10 +196,12 @@ def upload_landing(
                     key, landed = futures[future]
                     try:
                         future.result()
+                    except FhirflowError as exc:
+                        raise FhirflowError(f"upload of {landed.relpath} failed: {exc}") from exc
                     except Exception as exc:  # noqa: BLE001 - reported as one line below
                         raise FhirflowError(
                             f"upload of {landed.relpath} to {store.description} failed: "
-                            f"{_short(exc)}; check that the store is reachable, then re-run "
+                            f"{_short(exc)}; re-run once the store is reachable "
                             "(finished files are not uploaded again)"
                         ) from exc
                     ledger.confirm(key)
@@ -153,12 +209,29 @@ def upload_landing(
                     result.bytes += landed.size
                     done += 1
                     if progress:
-                        progress(done, len(todo))
+                        progress(done, len(todo), result.bytes, total_bytes)
             finally:
                 for future in futures:
                     future.cancel()
     result.seconds = time.perf_counter() - started
     return result
+
+
+@contextmanager
+def _upload_lock(state_dir: Path) -> Iterator[None]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "upload.lock"
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FhirflowError(
+                f"another upload is running (it holds {path}); wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _short(exc: BaseException) -> str:

@@ -104,7 +104,9 @@ def open_warehouse(settings: Settings, kind: str | None = None, *, read_only: bo
     if kind == "duckdb":
         from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(settings.duckdb_path, read_only=read_only)
+        return DuckDBWarehouse(
+            settings.duckdb_path, read_only=read_only, fetch_workers=settings.upload_workers
+        )
     if kind == "snowflake":
         from fhirflow.warehouse.snowflake import SnowflakeWarehouse
 

@@ -7,13 +7,14 @@ module: DuckDB is several times faster and keeps memory bounded to one batch.
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from fhirflow.errors import FhirflowError
-from fhirflow.store import ObjectStore, StoredObject
+from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
 from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected
 
 _DDL = """
@@ -47,7 +48,8 @@ create table if not exists raw.load_errors (
 );
 """
 
-# One reason per bad file; the first that applies wins. Evaluated inside DuckDB.
+# One reason per bad file; the first that applies wins. Evaluated inside DuckDB. `try()`
+# because DuckDB's JSON functions raise (rather than return NULL) on some inputs, e.g. a BOM.
 _CLASSIFY = """
 create or replace temp table _classified as
 with files as (
@@ -63,7 +65,9 @@ select
     case
         when size = 0 then 'empty file'
         when text is null then 'not UTF-8 text'
-        when not json_valid(text) then 'invalid JSON (malformed or truncated)'
+        when starts_with(text, chr(65279)) then 'starts with a byte-order mark (not allowed in JSON)'
+        when not coalesce(try(json_valid(text)), false)
+            then 'invalid JSON (malformed or truncated)'
         when json_type(text) <> 'OBJECT'
             or json_extract_string(text, '$.resourceType') is distinct from 'Bundle'
             then 'valid JSON but not a FHIR Bundle (resourceType is not "Bundle")'
@@ -72,13 +76,18 @@ from files
 """
 
 
+_MEMORY_LIMIT = "2GB"
+_GONE = "listed in the object store but gone when fetched"
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 class DuckDBWarehouse:
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, fetch_workers: int = 8) -> None:
         self.path = path
+        self.fetch_workers = fetch_workers
         self.description = f"DuckDB {path}"
         if read_only and not path.exists():
             raise FhirflowError(f"no warehouse at {path} yet; run `fhirflow load` first")
@@ -90,6 +99,10 @@ class DuckDBWarehouse:
                 f"cannot open {path}: {str(exc).splitlines()[0]} "
                 "(DuckDB allows one writing process; is another fhirflow or dbt running?)"
             ) from None
+        if not read_only:
+            # DuckDB keeps written table blocks cached up to 80% of RAM by default, so the
+            # load's RSS would grow with the corpus; a cap keeps it flat (blocks are on disk).
+            self.con.execute(f"set memory_limit = '{_MEMORY_LIMIT}'")
 
     def close(self) -> None:
         self.con.close()
@@ -127,7 +140,8 @@ class DuckDBWarehouse:
     ) -> BatchResult:
         result = BatchResult(load_id=load_id, files_seen=len(objects) + len(rejected))
         with tempfile.TemporaryDirectory(prefix="fhirflow-load-") as tmp:
-            paths = self._materialise(objects, store, Path(tmp))
+            paths, vanished = self._materialise(objects, store, Path(tmp), self.fetch_workers)
+            rejected = list(rejected) + vanished
             con = self.con
             con.execute("create or replace temp table _keys (path varchar, key varchar)")
             if paths:
@@ -138,10 +152,17 @@ class DuckDBWarehouse:
                     "create or replace temp table _classified (key varchar, size bigint, "
                     "content_hash varchar, text varchar, reason varchar)"
                 )
+            con.execute("create or replace temp table _rejected "
+                        "(key varchar, size bigint, reason varchar)")
+            if rejected:
+                con.executemany("insert into _rejected values (?, ?, ?)",
+                                [(r.key, r.size, r.reason) for r in rejected])
             now = _utcnow()
             watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
             con.execute("begin transaction")
             try:
+                # Anti-joins: a batch handed in twice (a retried Airflow task, a stale list)
+                # adds nothing the first one committed.
                 loaded = con.execute(
                     """
                     insert into raw.fhir_bundles
@@ -154,29 +175,25 @@ class DuckDBWarehouse:
                     """,
                     {"load_id": load_id, "now": now},
                 ).fetchall()
-                con.execute(
+                errors = con.execute(
                     """
                     insert into raw.load_errors
-                    select $load_id, key, size, reason, $now from _classified
-                    where reason is not null
+                    select $load_id, key, size, reason, $now
+                    from (select key, size, reason from _classified where reason is not null
+                          union all
+                          select key, size, reason from _rejected)
+                    where key not in (select object_key from raw.load_errors)
+                      and key not in (select object_key from raw.fhir_bundles)
+                    returning object_key, file_size, reason
                     """,
                     {"load_id": load_id, "now": now},
-                )
-                if rejected:
-                    con.executemany(
-                        "insert into raw.load_errors values (?, ?, ?, ?, ?)",
-                        [(load_id, r.key, r.size, r.reason, now) for r in rejected],
-                    )
-                errors = con.execute(
-                    "select key, size, reason from _classified where reason is not null"
                 ).fetchall()
-                result.errors = [Rejected(*e) for e in errors] + list(rejected)
+                result.errors = sorted((Rejected(*e) for e in errors), key=lambda r: r.key)
                 result.files_loaded = len(loaded)
                 result.bytes_loaded = sum(r[0] for r in loaded)
                 result.files_failed = len(result.errors)
                 result.watermark = watermark
-                con.execute(
-                    "insert into raw.load_watermark values (?, ?, ?, ?, ?, ?, ?, ?, 'complete')",
+                self._insert_watermark(
                     [
                         load_id,
                         started_at.astimezone(UTC).replace(tzinfo=None),
@@ -186,7 +203,7 @@ class DuckDBWarehouse:
                         result.files_failed,
                         result.bytes_loaded,
                         watermark,
-                    ],
+                    ]
                 )
                 con.execute("commit")
             except BaseException:
@@ -194,21 +211,50 @@ class DuckDBWarehouse:
                 raise
             finally:
                 con.execute("drop table if exists _classified")
+                con.execute("drop table if exists _rejected")
         return result
+
+    def _insert_watermark(self, row: list[object]) -> None:
+        """The status row that makes the load complete; inside load_batch's transaction."""
+        self.con.execute(
+            "insert into raw.load_watermark values (?, ?, ?, ?, ?, ?, ?, ?, 'complete')", row
+        )
 
     @staticmethod
     def _materialise(
-        objects: list[StoredObject], store: ObjectStore, tmp: Path
-    ) -> list[tuple[str, str]]:
-        """(key, filesystem path) per object; remote objects are fetched into `tmp` first."""
-        out = []
+        objects: list[StoredObject], store: ObjectStore, tmp: Path, workers: int
+    ) -> tuple[list[tuple[str, str]], list[Rejected]]:
+        """(key, filesystem path) per object, and the objects gone from the store.
+
+        Remote objects are streamed into `tmp` by a bounded pool of threads; memory holds at
+        most one read buffer per thread, whatever the batch size.
+        """
+        out: list[tuple[str, str]] = []
+        vanished: list[Rejected] = []
+        remote: list[tuple[StoredObject, Path]] = []
         for i, obj in enumerate(objects):
             local = store.local_path(obj.key)
             if local is None:
-                local = tmp / f"{i:06d}.json"
-                local.write_bytes(store.get_bytes(obj.key))
-            out.append((obj.key, str(local)))
-        return out
+                remote.append((obj, tmp / f"{i:06d}.json"))
+            elif local.is_file():
+                out.append((obj.key, str(local)))
+            else:
+                vanished.append(Rejected(obj.key, obj.size, _GONE))
+        if remote:
+            def fetch(item: tuple[StoredObject, Path]) -> bool:
+                try:
+                    store.fetch_to(item[0].key, item[1])
+                except ObjectMissing:
+                    return False
+                return True
+
+            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(remote)))) as pool:
+                for (obj, path), ok in zip(remote, pool.map(fetch, remote), strict=True):
+                    if ok:
+                        out.append((obj.key, str(path)))
+                    else:
+                        vanished.append(Rejected(obj.key, obj.size, _GONE))
+        return out, vanished
 
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
         rows = self.con.execute(

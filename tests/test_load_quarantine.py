@@ -1,0 +1,139 @@
+"""Bad files never stop the good ones beside them and are never dropped silently.
+
+Each kind of bad file gets a RAW.LOAD_ERRORS row with its key and reason; the summary
+counts them; a re-run of upload + load adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from fhirflow.config import Settings, load_settings
+from fhirflow.load import run_load
+from fhirflow.store import LocalStore
+from fhirflow.upload import upload_landing
+from fhirflow.warehouse.duckdb import DuckDBWarehouse
+
+
+def bundle(patient: str, extra: str = "") -> bytes:
+    doc = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": {"resourceType": "Patient", "id": patient, "note": extra}}],
+    }
+    return json.dumps(doc).encode()
+
+
+GOOD = {f"good{i}.json": bundle(f"p{i}") for i in range(3)}
+# file name -> (content, expected words of the reason)
+BAD = {
+    "invalid.json": (b'{"resourceType": "Bundle", "type": tx}', "invalid JSON"),
+    "truncated.json": (bundle("t")[:40], "invalid JSON"),
+    "empty.json": (b"", "empty file"),
+    "patient.json": (b'{"resourceType": "Patient", "id": "x"}', "not a FHIR Bundle"),
+    "array.json": (b"[1, 2, 3]", "not a FHIR Bundle"),
+    "latin1.json": ('{"resourceType": "Bundle", "x": "café"}'.encode("latin-1"), "not UTF-8"),
+    "bom.json": (b"\xef\xbb\xbf" + bundle("b"), "byte-order mark"),
+    "huge.json": (bundle("h", "x" * 5000), "over the"),
+}
+
+
+def land(settings: Settings, files: dict[str, bytes], patient: str = "mixed") -> None:
+    folder = settings.landing_dir / patient
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+
+@pytest.fixture
+def small_limit(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Settings:
+    # 4 KB: every good bundle fits, huge.json does not.
+    return load_settings(home=tmp_path / "home", max_file_mb=4 / 1024, load_batch_size=4)
+
+
+def upload_and_load(settings: Settings):
+    store = LocalStore(settings.lake_dir)
+    up = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
+                        state_dir=settings.state_dir)
+    wh = DuckDBWarehouse(settings.duckdb_path)
+    try:
+        res = run_load(store, wh, prefix=settings.patients_prefix,
+                       batch_size=settings.load_batch_size,
+                       max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    finally:
+        wh.close()
+    return up, res
+
+
+def raw(settings: Settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_each_bad_kind_is_quarantined_with_its_reason(small_limit: Settings) -> None:
+    land(small_limit, GOOD | {name: data for name, (data, _) in BAD.items()})
+    up, res = upload_and_load(small_limit)
+    assert up.uploaded == len(GOOD) + len(BAD)
+    assert res.files_loaded == len(GOOD)
+    assert res.files_failed == len(BAD)
+
+    loaded = raw(small_limit, "select object_key from raw.fhir_bundles")
+    assert sorted(k.rsplit("-", 1)[1] for (k,) in loaded) == sorted(GOOD)
+    errors = dict(
+        (k.rsplit("-", 1)[1], reason)
+        for k, reason in raw(small_limit, "select object_key, reason from raw.load_errors")
+    )
+    assert set(errors) == set(BAD)
+    for name, (_, words) in BAD.items():
+        assert words in errors[name], (name, errors[name])
+    # Every key is either a bundle or an error: nothing dropped.
+    assert len(loaded) + len(errors) == up.uploaded
+
+
+def test_bad_batch_neighbours_still_load_in_every_batch(small_limit: Settings) -> None:
+    # Batches of 4 mixing good and bad files: every batch commits its good ones.
+    files = {}
+    for i in range(6):
+        files[f"f{i}g.json"] = bundle(f"q{i}")
+        files[f"f{i}h.json"] = b"{not json"
+    land(small_limit, files)
+    _, res = upload_and_load(small_limit)
+    assert len(res.batches) == 3
+    assert all(b.files_loaded == 2 and b.files_failed == 2 for b in res.batches)
+
+
+def test_rerun_of_upload_and_load_adds_nothing(small_limit: Settings) -> None:
+    land(small_limit, GOOD | {name: data for name, (data, _) in BAD.items()})
+    upload_and_load(small_limit)
+    before = raw(small_limit, "select (select count(*) from raw.fhir_bundles), "
+                              "(select count(*) from raw.load_errors)")
+    up, res = upload_and_load(small_limit)
+    assert up.uploaded == 0 and up.already_uploaded == len(GOOD) + len(BAD)
+    assert res.files_loaded == 0 and res.files_failed == 0
+    assert raw(small_limit, "select (select count(*) from raw.fhir_bundles), "
+                            "(select count(*) from raw.load_errors)") == before
+
+
+def test_cli_load_prints_each_quarantined_file(small_limit: Settings) -> None:
+    land(small_limit, GOOD | {"empty.json": b"", "patient.json": BAD["patient.json"][0]})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FHIRFLOW_", "AWS_"))}
+    env.update(COLUMNS="400", FHIRFLOW_HOME=str(small_limit.home))
+    fhirflow = [sys.executable, "-m", "fhirflow.cli"]
+    up = subprocess.run([*fhirflow, "upload"], env=env, capture_output=True, text=True,
+                        timeout=120)
+    assert up.returncode == 0, up.stderr
+    result = subprocess.run([*fhirflow, "load"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "2 files quarantined in RAW.LOAD_ERRORS" in result.stdout
+    assert "empty.json: empty file" in result.stderr
+    assert "patient.json: valid JSON but not a FHIR Bundle" in result.stderr

@@ -1,0 +1,298 @@
+"""The Snowflake RAW path: SQL run on fakesnow where it can, the rest checked as text.
+
+fakesnow runs the table DDL, the stage DDL, the watermark, known_keys, the classification,
+the anti-join inserts and the transaction (mode "insert": objects fetched by the loader and
+parsed with TRY_PARSE_JSON). It cannot run COPY INTO from S3 or `$1 from @stage`; those
+statements are checked as text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fhirflow.errors import ConfigError, FhirflowError
+from fhirflow.load import list_new_files, load_batch, run_load
+from fhirflow.store import LocalStore, StoredObject
+from fhirflow.warehouse import snowflake as sf
+from fhirflow.warehouse.snowflake import SnowflakeWarehouse
+
+fakesnow = pytest.importorskip("fakesnow")
+PREFIX = "raw/patients/"
+
+
+@pytest.fixture
+def warehouse() -> Iterator[SnowflakeWarehouse]:
+    import snowflake.connector
+
+    with fakesnow.patch():
+        con = snowflake.connector.connect(account="acct", user="u", password="p",
+                                          database="SYNTHEA", schema="RAW", paramstyle="qmark")
+        wh = SnowflakeWarehouse(con, description="fakesnow", mode="insert", stage_prefix="raw")
+        wh.create_tables()
+        try:
+            yield wh
+        finally:
+            wh.close()
+
+
+def bundle(i: int) -> bytes:
+    return json.dumps({"resourceType": "Bundle", "type": "transaction",
+                       "entry": [{"resource": {"resourceType": "Patient", "id": f"p{i}"}}]}
+                      ).encode()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    store = LocalStore(tmp_path / "lake")
+    files = {f"2026-{i:03d}-good.json": bundle(i) for i in range(5)}
+    files |= {
+        "2026-100-invalid.json": b"{nope",
+        "2026-101-truncated.json": bundle(1)[:30],
+        "2026-102-empty.json": b"",
+        "2026-103-patient.json": b'{"resourceType": "Patient"}',
+        "2026-104-latin1.json": '{"resourceType": "Bundle", "x": "café"}'.encode("latin-1"),
+    }
+    for name, data in files.items():
+        path = tmp_path / "src" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        store.put_file(PREFIX + name, path)
+    return store
+
+
+def rows(wh: SnowflakeWarehouse, sql: str) -> list[tuple]:
+    return wh.con.cursor().execute(sql).fetchall()
+
+
+def test_tables_are_created_idempotently_with_a_variant_column(
+        warehouse: SnowflakeWarehouse) -> None:
+    warehouse.create_tables()
+    assert warehouse.last_watermark() is None
+    assert warehouse.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
+    assert "BUNDLE       variant not null" in sf.DDL[1]
+
+
+def test_load_quarantine_watermark_and_rerun(warehouse: SnowflakeWarehouse,
+                                             store: LocalStore) -> None:
+    result = run_load(store, warehouse, prefix=PREFIX, batch_size=4, max_file_bytes=1 << 20)
+    assert result.files_loaded == 5 and result.files_failed == 5
+    errors = dict(rows(warehouse, "select OBJECT_KEY, REASON from RAW.LOAD_ERRORS"))
+    reasons = {k.split("-")[-1]: v for k, v in errors.items()}
+    assert "invalid JSON" in reasons["invalid.json"]
+    assert "invalid JSON" in reasons["truncated.json"]
+    assert reasons["empty.json"] == "empty file"
+    assert "not a FHIR Bundle" in reasons["patient.json"]
+    assert reasons["latin1.json"] == "not UTF-8 text"
+    assert warehouse.last_watermark() == PREFIX + "2026-104-latin1.json"
+    types = rows(warehouse, "select distinct BUNDLE:type::string from RAW.FHIR_BUNDLES")
+    assert types == [("transaction",)]
+    # Re-run: nothing new.
+    again = run_load(store, warehouse, prefix=PREFIX, batch_size=4, max_file_bytes=1 << 20)
+    assert again.files_loaded == 0 and again.files_failed == 0
+    assert warehouse.raw_counts()["bundles"] == 5 and warehouse.raw_counts()["errors"] == 5
+    keys = [PREFIX + "2026-000-good.json", PREFIX + "2026-100-invalid.json", PREFIX + "x.json"]
+    assert warehouse.known_keys(keys) == set(keys[:2])
+
+
+def test_oversize_file_is_quarantined(warehouse: SnowflakeWarehouse, store: LocalStore) -> None:
+    objects = list(store.list_after(PREFIX, None))[:2]
+    result = load_batch(store, warehouse, objects, max_file_bytes=10)
+    assert result.files_loaded == 0 and result.files_failed == 2
+    assert all("over the 10-byte limit" in r.reason for r in result.errors)
+
+
+def test_failure_before_watermark_commit_rolls_back(
+    warehouse: SnowflakeWarehouse, store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(self: SnowflakeWarehouse, row: tuple) -> None:
+        raise RuntimeError("injected: crash before the watermark commit")
+
+    monkeypatch.setattr(SnowflakeWarehouse, "_insert_watermark", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        run_load(store, warehouse, prefix=PREFIX, batch_size=20, max_file_bytes=1 << 20)
+    assert warehouse.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
+    monkeypatch.undo()
+    result = run_load(store, warehouse, prefix=PREFIX, batch_size=20, max_file_bytes=1 << 20)
+    assert (result.files_loaded, result.files_failed) == (5, 5)
+    # The same batch handed in again (a retried task) adds nothing.
+    objects = list(store.list_after(PREFIX, None))
+    again = warehouse.load_batch("again", objects, store, rejected=[],
+                                 started_at=datetime.now(UTC))
+    assert (again.files_loaded, again.files_failed) == (0, 0)
+    assert rows(warehouse, "select count(*), count(distinct OBJECT_KEY) from RAW.FHIR_BUNDLES"
+                ) == [(5, 5)]
+    assert list_new_files(store, warehouse, prefix=PREFIX,
+                          watermark=warehouse.last_watermark()) == []
+
+
+def test_copy_mode_classification_from_copy_result_rows(warehouse: SnowflakeWarehouse) -> None:
+    # What COPY would leave behind (fakesnow cannot run COPY from S3): rows in
+    # FHIRFLOW_INCOMING named by METADATA$FILENAME, and per-file COPY result rows.
+    for statement in sf.BATCH_TABLES:
+        warehouse.con.cursor().execute(statement)
+    files = [("raw/patients/a.json", "patients/a.json", 100),
+             ("raw/patients/b.json", "patients/b.json", 100),
+             ("raw/patients/c.json", "patients/c.json", 100)]
+    warehouse.con.cursor().executemany(sf.INSERT_BATCH_FILE, files)
+    cur = warehouse.con.cursor()
+    cur.execute("insert into FHIRFLOW_INCOMING select 'patients/a.json', "
+                "parse_json('{\"resourceType\": \"Bundle\", \"type\": \"batch\"}'), 'k1'")
+    cur.executemany(sf.INSERT_COPY_RESULT, [
+        ("s3://bkt/raw/patients/a.json", "LOADED", 1, 1, 0, None),
+        ("s3://bkt/raw/patients/b.json", "LOAD_FAILED", 1, 0, 1,
+         "Error parsing JSON: incomplete object value"),
+    ])
+    cur.execute(sf.CLASSIFY)
+    got = dict(rows(warehouse, "select OBJECT_KEY, REASON from FHIRFLOW_CLASSIFIED"))
+    assert got == {"raw/patients/a.json": None,
+                   "raw/patients/b.json": "Error parsing JSON: incomplete object value",
+                   "raw/patients/c.json": "no JSON document in the file"}
+
+
+def test_copy_and_stage_sql_text() -> None:
+    sql = sf.copy_sql("FHIR_BUNDLES_STAGE", ["patients/a.json", "patients/it's.json"])
+    normal = " ".join(sql.split())
+    assert normal.startswith("copy into FHIRFLOW_INCOMING (FILENAME, BUNDLE, CONTENT_HASH)")
+    assert ("select metadata$filename, $1, metadata$file_content_key "
+            "from @RAW.FHIR_BUNDLES_STAGE") in normal
+    assert "files = ('patients/a.json', 'patients/it\\'s.json')" in normal
+    assert "file_format = (format_name = RAW.FHIR_JSON)" in normal
+    assert "on_error = continue" in normal and "force = true" in normal
+    with pytest.raises(ValueError):
+        sf.copy_sql("S", [f"f{i}" for i in range(sf.MAX_FILES_PER_COPY + 1)])
+
+    url = sf.stage_url("synthea-fhir-data-dump", "raw")
+    assert url == "s3://synthea-fhir-data-dump/raw/"
+    with_int = sf.stage_sql("FHIR_BUNDLES_STAGE", url, storage_integration="S3_INT")
+    assert with_int == ("create stage if not exists RAW.FHIR_BUNDLES_STAGE "
+                        "url = 's3://synthea-fhir-data-dump/raw/' storage_integration = S3_INT "
+                        "file_format = RAW.FHIR_JSON")
+    with_keys = sf.stage_sql("S", url, aws_key_id="AKIA", aws_secret_key="s3cr3t")
+    assert "credentials = (aws_key_id = 'AKIA' aws_secret_key = 's3cr3t')" in with_keys
+    with pytest.raises(ConfigError, match="SNOWFLAKE_STORAGE_INTEGRATION"):
+        sf.stage_sql("S", url)
+    assert "strip_outer_array = false" in sf.FILE_FORMAT_DDL
+    assert "not in (select OBJECT_KEY from RAW.FHIR_BUNDLES)" in sf.INSERT_BUNDLES
+
+
+def test_stage_creation_runs_and_keeps_secrets_out_of_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import snowflake.connector
+
+    ddl = sf.stage_sql("FHIR_BUNDLES_STAGE", "s3://bkt/raw/", aws_key_id="AKIA",
+                       aws_secret_key="very-secret-value")
+    with fakesnow.patch():
+        con = snowflake.connector.connect(account="a", user="u", password="p",
+                                          database="SYNTHEA", schema="RAW", paramstyle="qmark")
+        wh = SnowflakeWarehouse(con, description="fakesnow", mode="copy", stage_ddl=ddl,
+                                bucket="bkt", stage_prefix="raw")
+        with caplog.at_level(logging.DEBUG):
+            wh.create_tables()
+        # COPY mode refuses a store that is not the stage's bucket, before any COPY runs.
+        with pytest.raises(ConfigError, match="--store s3"):
+            wh.load_batch("x", [StoredObject("raw/patients/a.json", 1)],
+                          LocalStore(Path("/nonexistent")), rejected=[],
+                          started_at=datetime.now(UTC))
+        wh.close()
+    assert "very-secret-value" not in caplog.text
+
+
+def test_from_settings_needs_account(settings) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match="SNOWFLAKE_ACCOUNT"):
+        SnowflakeWarehouse.from_settings(settings)
+
+
+def test_unreachable_snowflake_is_one_line(settings, monkeypatch) -> None:  # noqa: ANN001
+    from fhirflow.config import load_settings
+
+    s = load_settings(home=settings.home, snowflake_account="acct", snowflake_user="u",
+                      snowflake_host="127.0.0.1", snowflake_port=9, snowflake_protocol="http",
+                      snowflake_load_mode="insert")
+    monkeypatch.setattr("snowflake.connector.connect",
+                        _failing_connect)
+    with pytest.raises(FhirflowError, match="cannot connect to Snowflake account 'acct'"):
+        SnowflakeWarehouse.from_settings(s)
+
+
+def _failing_connect(**kwargs):  # noqa: ANN003, ANN202
+    import snowflake.connector
+
+    raise snowflake.connector.errors.OperationalError(msg="connection refused")
+
+
+def test_cli_load_warehouse_snowflake_store_s3(tmp_path: Path, clean_env) -> None:  # noqa: ANN001
+    """`fhirflow upload --store s3` + `load --warehouse snowflake` against moto and a fakesnow
+    server, as separate processes. Mode insert runs end to end; mode copy gets as far as the
+    COPY statement, which fakesnow cannot run (one clear error line)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import uuid
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    moto.start()
+    bucket = f"fhirflow-sf-{uuid.uuid4().hex[:10]}"
+    home = tmp_path / "home"
+    for i in range(3):
+        path = home / "output/bundles" / f"p{i}" / f"b{i}.json"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(bundle(i))
+    (home / "output/bundles/p9").mkdir()
+    (home / "output/bundles/p9/bad.json").write_bytes(b"{bad")
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+               "AWS_S3_BUCKET": bucket}
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                     aws_secret_access_key="testing", region_name="us-east-1"
+                     ).create_bucket(Bucket=bucket)
+        with fakesnow.server() as conn:
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
+            env.update(aws, COLUMNS="400", FHIRFLOW_HOME=str(home),
+                       SNOWFLAKE_ACCOUNT=conn["account"], SNOWFLAKE_USER=conn["user"],
+                       SNOWFLAKE_PASSWORD=conn["password"], SNOWFLAKE_HOST=conn["host"],
+                       SNOWFLAKE_PORT=str(conn["port"]), SNOWFLAKE_PROTOCOL=conn["protocol"])
+
+            def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+                return subprocess.run([sys.executable, "-m", "fhirflow.cli", *args],
+                                      env={**env, **extra}, capture_output=True, text=True,
+                                      timeout=180)
+
+            up = cli("upload", "--store", "s3")
+            assert up.returncode == 0, up.stderr
+            copy = cli("load", "--warehouse", "snowflake", "--store", "s3")
+            assert copy.returncode == 1, copy.stderr
+            assert "error: Snowflake rejected `copy into FHIRFLOW_INCOMING" in copy.stderr
+            assert "testing" not in copy.stderr  # no AWS secret in the message
+
+            load = cli("load", "--warehouse", "snowflake", "--store", "s3",
+                       FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
+            assert load.returncode == 0, load.stderr
+            assert "1 files quarantined" in load.stdout
+            assert "bad.json: invalid JSON" in load.stderr
+            again = cli("load", "--warehouse", "snowflake", "--store", "s3",
+                        FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
+            assert again.returncode == 0, again.stderr
+            assert "│ load  │     0 │" in again.stdout
+            status = cli("status", "--json", FHIRFLOW_WAREHOUSE="snowflake",
+                         FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
+            assert status.returncode == 0, status.stderr
+            assert json.loads(status.stdout)["raw"] == {"bundles": 3, "errors": 1, "loads": 1}
+    finally:
+        moto.stop()
