@@ -48,31 +48,40 @@ create table if not exists raw.load_errors (
 );
 """
 
-# One reason per bad file; the first that applies wins. Evaluated inside DuckDB. `try()`
-# because DuckDB's JSON functions raise (rather than return NULL) on some inputs, e.g. a BOM.
+# One reason per bad file; the first that applies wins. Evaluated inside DuckDB, parsing
+# each file once here: `json_extract_string` with a list of paths parses the document a
+# single time, and raises on invalid JSON, which `try()` turns into NULL. (The insert's cast
+# to JSON is the only other parse.)
 _CLASSIFY = """
 create or replace temp table _classified as
 with files as (
-    select f.key, b.size, b.content, try(decode(b.content)) as text
+    select f.key, b.size, sha256(b.content) as content_hash, try(decode(b.content)) as text
     from read_blob($paths) as b
     join _keys as f on f.path = b.filename
+),
+parsed as (
+    select
+        *,
+        case when text is not null and not starts_with(text, chr(65279))
+            then try(json_extract_string(text, ['$.resourceType', '$.type']))
+        end as fields
+    from files
 )
 select
     key,
     size,
-    sha256(content) as content_hash,
+    content_hash,
     text,
+    fields[2] as bundle_type,
     case
         when size = 0 then 'empty file'
         when text is null then 'not UTF-8 text'
         when starts_with(text, chr(65279)) then 'starts with a byte-order mark (not allowed in JSON)'
-        when not coalesce(try(json_valid(text)), false)
-            then 'invalid JSON (malformed or truncated)'
-        when json_type(text) <> 'OBJECT'
-            or json_extract_string(text, '$.resourceType') is distinct from 'Bundle'
+        when fields is null then 'invalid JSON (malformed or truncated)'
+        when fields[1] is distinct from 'Bundle' or not starts_with(ltrim(text), '{')
             then 'valid JSON but not a FHIR Bundle (resourceType is not "Bundle")'
     end as reason
-from files
+from parsed
 """
 
 
@@ -150,7 +159,7 @@ class DuckDBWarehouse:
             else:
                 con.execute(
                     "create or replace temp table _classified (key varchar, size bigint, "
-                    "content_hash varchar, text varchar, reason varchar)"
+                    "content_hash varchar, text varchar, bundle_type varchar, reason varchar)"
                 )
             con.execute("create or replace temp table _rejected "
                         "(key varchar, size bigint, reason varchar)")
@@ -166,7 +175,7 @@ class DuckDBWarehouse:
                 loaded = con.execute(
                     """
                     insert into raw.fhir_bundles
-                    select key, text::json, json_extract_string(text, '$.type'), size,
+                    select key, text::json, bundle_type, size,
                            content_hash, $load_id, $now
                     from _classified
                     where reason is null
