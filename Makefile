@@ -14,6 +14,7 @@ help:
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make lint   SQLFluff over the dbt models"
+	@echo "make airflow  Airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) running the four DAGs (embedded DuckDB)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ $(VENV)/.test-installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e '.[snowflake,airflow,dev]'
 	@touch $@ $(VENV)/.run-installed
 
+$(VENV)/.airflow-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e '.[airflow]'
+	@touch $@ $(VENV)/.run-installed
+
 run: $(VENV)/.run-installed
 	$(BIN)/fhirflow run $(ARGS)
 
@@ -38,6 +43,28 @@ lint: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run_all.py
+
+# Airflow standalone (scheduler, dag-processor, triggerer, API server + UI) with the four DAGs
+# on the embedded defaults: state in ./data, Airflow's own state in ./airflow-home. Local
+# only: it binds 127.0.0.1 and every local user is an admin (no login). DAGs start unpaused.
+AIRFLOW_PORT ?= 8080
+AIRFLOW_HOME ?= $(CURDIR)/airflow-home
+AIRFLOW_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
+	AIRFLOW_HOME="$(AIRFLOW_HOME)" \
+	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	AIRFLOW__API__HOST=127.0.0.1 \
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	FHIRFLOW_HOME="$${FHIRFLOW_HOME:-$(CURDIR)/data}"
+
+airflow: $(VENV)/.airflow-installed
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
+	$(AIRFLOW_ENV) $(BIN)/airflow pools set fhirflow_warehouse 1 "fhirflow: one warehouse writer (DuckDB)"
+	$(AIRFLOW_ENV) exec $(BIN)/airflow standalone
 
 clean-data:
 	rm -rf data

@@ -1,0 +1,363 @@
+"""The four Airflow DAGs: they import, match the seed, and run the pipeline end to end.
+
+Airflow reads its configuration (AIRFLOW_HOME, the metadata DB) when it is first imported,
+so everything that imports Airflow runs in a subprocess with its own environment: this
+file run as a script (`python tests/test_dags.py structure|e2e OUT_JSON`). The pytest
+process only starts those subprocesses and checks what they report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+SAMPLE_FHIR = REPO.parent / "shared" / "synthea" / "synthea-2024-04" / "fhir"
+
+DAG_IDS = {"synthea_generation", "s3_upload", "s3_to_snowflake_load", "dbt_transform_fhir"}
+LOAD_TASKS = [
+    "create_snowflake_tables",
+    "get_last_watermark",
+    "list_new_s3_files",
+    "load_files_to_snowflake",
+    "update_watermark",
+]
+TRANSFORM_TASKS = [
+    "wait_for_s3_load",
+    "check_dbt_installation",
+    "dbt_deps",
+    "dbt_debug",
+    "dbt_run_staging",
+    "parse_staging_results",
+    "dbt_run_intermediate",
+    "parse_intermediate_results",
+    "dbt_run_marts",
+    "parse_marts_results",
+    "dbt_test",
+    "parse_test_results",
+    "dbt_docs_generate",
+]
+# Logical date of the end-to-end runs: on the grid of both the load (5 min) and the
+# transform (10 min) schedules, as the scheduler would create them.
+E2E_LOGICAL_DATE = "2026-11-25T12:00:00+00:00"
+
+
+def airflow_env(root: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: private AIRFLOW_HOME and FHIRFLOW_HOME, no developer settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_", "AIRFLOW", "SYNTHEA_"))
+    }
+    env.update(
+        AIRFLOW_HOME=str(root / "airflow"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        FHIRFLOW_HOME=str(root / "home"),
+        FHIRFLOW_DBT_DOCS_DIR=str(root / "docs"),
+        FHIRFLOW_TASK_RETRIES="0",
+        FHIRFLOW_DBT_THREADS="2",
+        PYTHONPATH=str(REPO / "src"),
+    )
+    env.update(extra)
+    return env
+
+
+def run_script(mode: str, root: Path, timeout: int, **extra: str) -> dict:
+    out = root / f"{mode}.json"
+    proc = subprocess.run(
+        [sys.executable, __file__, mode, str(out)],
+        env=airflow_env(root, **extra),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0 or not out.exists():
+        tail = (proc.stdout + proc.stderr)[-8000:]
+        pytest.fail(f"`{mode}` subprocess exited with {proc.returncode}:\n{tail}")
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def structure(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_script("structure", tmp_path_factory.mktemp("dags"), timeout=300)
+
+
+def test_all_dags_import_without_errors(structure: dict) -> None:
+    assert structure["import_errors"] == {}
+    assert set(structure["dags"]) == DAG_IDS
+
+
+def test_schedules_and_concurrency_match_the_seed(structure: dict) -> None:
+    dags = structure["dags"]
+    assert dags["synthea_generation"]["schedule"] == "timedelta:10.0"
+    assert dags["s3_upload"]["schedule"] == "timedelta:30.0"
+    assert dags["s3_to_snowflake_load"]["schedule"] == "cron:*/5 * * * *"
+    assert dags["dbt_transform_fhir"]["schedule"] == "cron:*/10 * * * *"
+    for dag in dags.values():
+        assert dag["max_active_runs"] == 1
+        assert dag["catchup"] is False
+
+
+def test_load_dag_tasks_and_order(structure: dict) -> None:
+    dag = structure["dags"]["s3_to_snowflake_load"]
+    assert dag["order"] == LOAD_TASKS
+    tasks = dag["tasks"]
+    for before, after in zip(LOAD_TASKS, LOAD_TASKS[1:]):
+        assert tasks[before]["downstream"] == [after], before
+    # every task that opens the warehouse takes the one-slot pool
+    assert {tasks[t]["pool"] for t in LOAD_TASKS} == {"fhirflow_warehouse"}
+    assert tasks["load_files_to_snowflake"]["outlets"] == ["fhirflow_raw_fhir_bundles"]
+    assert tasks["update_watermark"]["trigger_rule"] == "none_failed"
+
+
+def test_transform_dag_tasks_and_order(structure: dict) -> None:
+    dag = structure["dags"]["dbt_transform_fhir"]
+    assert dag["order"] == TRANSFORM_TASKS
+    tasks = dag["tasks"]
+    for before, after in zip(TRANSFORM_TASKS, TRANSFORM_TASKS[1:]):
+        assert tasks[before]["downstream"] == [after], before
+        assert tasks[after]["upstream"] == [before], after
+    sensor = tasks["wait_for_s3_load"]
+    assert sensor["type"] == "ExternalTaskSensor"
+    assert sensor["external_dag_id"] == "s3_to_snowflake_load"
+    assert sensor["external_task_ids"] == ["update_watermark"]
+    assert sensor["mode"] == "reschedule"
+    assert 0 < sensor["timeout"] <= 3600
+    assert sensor["has_execution_date_fn"]
+    for name in ("dbt_debug", "dbt_run_staging", "dbt_run_intermediate", "dbt_run_marts",
+                 "dbt_test", "dbt_docs_generate"):
+        assert tasks[name]["pool"] == "fhirflow_warehouse", name
+
+
+def test_generation_and_upload_dags(structure: dict) -> None:
+    dags = structure["dags"]
+    assert dags["synthea_generation"]["order"] == ["generate_synthea_data"]
+    assert dags["s3_upload"]["order"] == ["upload_to_s3", "clean_landing"]
+
+
+def test_retries_back_off_and_failure_callback(structure: dict) -> None:
+    for dag in structure["dags"].values():
+        for name, task in dag["tasks"].items():
+            assert task["retry_exponential_backoff"], name
+            assert task["has_failure_callback"], name
+            # under this test's FHIRFLOW_TASK_RETRIES=0; the default is 2
+            assert task["retries"] == 0, name
+
+
+def test_transform_on_asset_schedule(tmp_path: Path) -> None:
+    found = run_script("structure", tmp_path, timeout=300, FHIRFLOW_TRANSFORM_TRIGGER="asset",
+                       FHIRFLOW_LOAD_SCHEDULE="*/15 * * * *")
+    assert found["import_errors"] == {}
+    assert found["dags"]["dbt_transform_fhir"]["schedule"] == "assets:fhirflow_raw_fhir_bundles"
+    assert found["dags"]["s3_to_snowflake_load"]["schedule"] == "cron:*/15 * * * *"
+
+
+@pytest.mark.slow
+def test_dags_run_the_pipeline_end_to_end(tmp_path: Path) -> None:
+    """generation -> upload -> load -> transform with dag.test(), on the embedded defaults."""
+    import duckdb
+
+    found = run_script("e2e", tmp_path, timeout=900, FHIRFLOW_GENERATION_PATIENTS="3",
+                       FHIRFLOW_GENERATION_YEARS="3")
+    runs = found["runs"]
+    for label, run in runs.items():
+        assert run["state"] == "success", (label, run)
+    assert runs["load"]["tasks"]["load_files_to_snowflake"] == "success"
+    assert runs["transform"]["tasks"] == {t: "success" for t in TRANSFORM_TASKS}
+    # nothing new on the second load: the load task skips and no Asset event is emitted
+    assert runs["load_again"]["tasks"]["load_files_to_snowflake"] == "skipped"
+    assert runs["load_again"]["tasks"]["update_watermark"] == "success"
+    assert found["asset_events"] == 1
+
+    home = tmp_path / "home"
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        raw = con.execute("select count(*) from raw.fhir_bundles").fetchone()[0]
+        patients = con.execute(
+            "select count(distinct patient_id) from marts.dim_patients"
+        ).fetchone()[0]
+        watermark = con.execute(
+            "select max(watermark) from raw.load_watermark where status = 'complete'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert raw == found["landed_files"]
+    assert watermark == found["watermark"]
+    if found["generated"]:
+        # two generation runs, three patients each, different seeds: six patients
+        assert found["landed_patients"] == 6
+    assert patients == found["landed_patients"] > 0
+    assert (tmp_path / "docs" / "index.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=(
+    "dbt/macros/resources_of_type.sql: on an incremental run over an empty staging table "
+    "`_loaded_at >= max(_loaded_at) - lookback` is NULL, so models built empty stay empty"))
+def test_marts_fill_after_a_first_transform_on_an_empty_warehouse(tmp_path: Path) -> None:
+    import duckdb
+
+    found = run_script("e2e", tmp_path, timeout=900, FHIRFLOW_GENERATION_PATIENTS="2",
+                       FHIRFLOW_GENERATION_YEARS="2", E2E_TRANSFORM_FIRST="1")
+    assert found["runs"]["transform_empty"]["state"] == "success"
+    assert found["runs"]["load_empty"]["tasks"]["load_files_to_snowflake"] == "skipped"
+    assert found["runs"]["transform"]["state"] == "success"
+    con = duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True)
+    try:
+        patients = con.execute("select count(*) from marts.dim_patients").fetchone()[0]
+    finally:
+        con.close()
+    assert patients == found["landed_patients"] > 0
+
+
+# --- the subprocess side ---------------------------------------------------------------------
+
+
+def _schedule_of(dag) -> str:  # noqa: ANN001 - Airflow types only exist in the subprocess
+    from datetime import timedelta
+
+    schedule = dag.schedule
+    if isinstance(schedule, timedelta):
+        return f"timedelta:{schedule.total_seconds()}"
+    if isinstance(schedule, str):
+        return f"cron:{schedule}"
+    if isinstance(schedule, (list, tuple)):
+        return "assets:" + ",".join(sorted(a.name for a in schedule))
+    return repr(schedule)
+
+
+def _describe(dag) -> dict:  # noqa: ANN001
+    tasks = {}
+    for t in dag.tasks:
+        info = {
+            "type": type(t).__name__,
+            "upstream": sorted(t.upstream_task_ids),
+            "downstream": sorted(t.downstream_task_ids),
+            "pool": t.pool,
+            "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
+            "retries": t.retries,
+            "retry_exponential_backoff": bool(t.retry_exponential_backoff),
+            "has_failure_callback": bool(t.on_failure_callback),
+            "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+        }
+        if info["type"] == "ExternalTaskSensor":
+            info.update(
+                external_dag_id=t.external_dag_id,
+                external_task_ids=list(t.external_task_ids or []),
+                mode=t.mode,
+                timeout=t.timeout,
+                has_execution_date_fn=t.execution_date_fn is not None,
+            )
+        tasks[t.task_id] = info
+    return {
+        "schedule": _schedule_of(dag),
+        "max_active_runs": dag.max_active_runs,
+        "catchup": dag.catchup,
+        "order": [t.task_id for t in dag.topological_sort()],
+        "tasks": tasks,
+    }
+
+
+def _structure(out: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(DAGS))
+    result = {
+        "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+        "dags": {dag_id: _describe(dag) for dag_id, dag in bag.dags.items()},
+    }
+    out.write_text(json.dumps(result, indent=1, default=str))
+
+
+def _e2e(out: Path) -> None:
+    from datetime import datetime, timedelta
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
+                   capture_output=True)
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.pool import Pool
+    from airflow.utils.session import create_session
+
+    from fhirflow import orchestration as orch
+    from fhirflow.config import load_settings
+    from fhirflow.landing import ingest_synthea_output, list_landed
+
+    Pool.create_or_update_pool(orch.dag_settings().warehouse_pool, slots=1,
+                               description="fhirflow: one warehouse writer",
+                               include_deferred=False)
+    bag = DagBag(str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    t0 = datetime.fromisoformat(E2E_LOGICAL_DATE)
+    runs: dict[str, dict] = {}
+
+    def test(label: str, dag_id: str, when: datetime) -> None:
+        dag_run = bag.dags[dag_id].test(logical_date=when)
+        runs[label] = {
+            "state": str(getattr(dag_run.state, "value", dag_run.state)),
+            "tasks": {ti.task_id: str(getattr(ti.state, "value", ti.state))
+                      for ti in dag_run.get_task_instances()},
+        }
+
+    settings = load_settings()
+    if os.environ.get("E2E_TRANSFORM_FIRST") == "1":
+        # The first scheduled runs of a fresh deployment: load and transform before any
+        # patient exists, so dbt builds every model empty first.
+        test("load_empty", orch.LOAD_DAG_ID, t0 - timedelta(minutes=10))
+        test("transform_empty", orch.TRANSFORM_DAG_ID, t0 - timedelta(minutes=10))
+    try:
+        import fhirflow.generate  # noqa: F401 - the simulator is there: use the DAG
+        generated = True
+    except ImportError:
+        generated = False
+    if generated:
+        test("generate_1", orch.GENERATION_DAG_ID, t0 - timedelta(seconds=20))
+        test("generate_2", orch.GENERATION_DAG_ID, t0 - timedelta(seconds=10))
+    else:  # until the generator lands: the real Synthea sample stands in for it
+        ingest_synthea_output(SAMPLE_FHIR, settings.landing_dir)
+    landed = list_landed(settings.landing_dir)
+    test("upload", orch.UPLOAD_DAG_ID, t0 - timedelta(seconds=30))
+    test("load", orch.LOAD_DAG_ID, t0)
+    test("transform", orch.TRANSFORM_DAG_ID, t0)
+    test("load_again", orch.LOAD_DAG_ID, t0 + timedelta(minutes=5))
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        events = session.scalar(
+            select(func.count()).select_from(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == orch.RAW_BUNDLES_ASSET_NAME)
+        )
+    patients = {f.relpath.split("/")[0] for f in landed if not f.relpath.startswith("_run/")}
+    from fhirflow.warehouse import open_warehouse
+
+    warehouse = open_warehouse(settings)
+    try:
+        watermark = warehouse.last_watermark()
+    finally:
+        warehouse.close()
+    out.write_text(json.dumps({
+        "runs": runs,
+        "generated": generated,
+        "landed_files": len(landed),
+        "landed_patients": len(patients),
+        "asset_events": events,
+        "watermark": watermark,
+    }, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    mode, target = sys.argv[1], Path(sys.argv[2])
+    {"structure": _structure, "e2e": _e2e}[mode](target)
