@@ -201,9 +201,6 @@ def test_dags_run_the_pipeline_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "dbt/macros/resources_of_type.sql: on an incremental run over an empty staging table "
-    "`_loaded_at >= max(_loaded_at) - lookback` is NULL, so models built empty stay empty"))
 def test_marts_fill_after_a_first_transform_on_an_empty_warehouse(tmp_path: Path) -> None:
     import duckdb
 

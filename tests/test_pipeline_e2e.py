@@ -90,3 +90,18 @@ def test_second_run_over_the_same_input_adds_nothing(
 def test_status_table_lists_loads_and_layers(loaded_home: Path) -> None:
     out = fhirflow(loaded_home, "status").stdout
     assert "Recent loads" in out and "stg_patients" in out and "complete" in out
+
+
+def test_models_first_built_on_an_empty_raw_fill_later(
+    tmp_path: Path, synthea_fhir: Path
+) -> None:
+    """Regression: incremental staging models built while RAW was empty stayed empty,
+    because their lookback filter compared with max(_loaded_at) of an empty table (NULL)."""
+    home = tmp_path / "home"
+    fhirflow(home, "load")  # creates the RAW tables, loads nothing
+    fhirflow(home, "transform")
+    assert status(home)["models"]["stg_patients"] == 0
+    fhirflow(home, "run", "--from-dir", str(synthea_fhir))
+    doc = status(home)
+    assert doc["models"]["stg_patients"] == 10
+    assert doc["models"]["dim_patients"] == 10

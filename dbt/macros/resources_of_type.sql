@@ -9,9 +9,13 @@
     from {{ ref('base_fhir_entries') }}
     where resource_type = '{{ resource_type }}'
     {%- if is_incremental() %}
-      and _loaded_at >= (
-          select {{ dbt.dateadd('day', -1 * (var('staging_lookback_days') | int), 'max(_loaded_at)') }}
-          from {{ this }}
+      -- coalesce: a model first built while RAW was empty must still fill later.
+      and _loaded_at >= coalesce(
+          (
+              select {{ dbt.dateadd('day', -1 * (var('staging_lookback_days') | int), 'max(_loaded_at)') }}
+              from {{ this }}
+          ),
+          cast('1900-01-01' as timestamp)
       )
     {%- endif %}
     qualify row_number() over (
