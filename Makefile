@@ -38,8 +38,9 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest $(ARGS)
 
+# SQLFluff renders the models with dbt (dbt templater) against a scratch DuckDB file.
 lint: $(VENV)/.test-installed
-	$(BIN)/sqlfluff lint dbt/models
+	FHIRFLOW_DUCKDB_PATH=$${TMPDIR:-/tmp}/fhirflow-lint.duckdb $(BIN)/sqlfluff lint dbt/models
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run_all.py

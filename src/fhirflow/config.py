@@ -130,10 +130,24 @@ class Settings(BaseSettings):
         return self.dbt_target or self.warehouse
 
 
-_ENV_NAMES = {
-    name: (field.validation_alias.choices[0] if field.validation_alias else name.upper())
-    for name, field in Settings.model_fields.items()
-}
+_SECRET_FIELDS = {"snowflake_password", "aws_secret_access_key"}
+
+
+def _env_name(cls: type[BaseSettings], field: str) -> str:
+    info = cls.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias) if alias else field.upper()
+
+
+def _one_line(cls: type[BaseSettings], exc: ValidationError) -> ConfigError:
+    """The first validation error as one line naming the environment variable."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    shown = "" if field in _SECRET_FIELDS else f" (got {first.get('input')!r})"
+    return ConfigError(f"{_env_name(cls, field)}: {message}{shown}")
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -145,11 +159,64 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**clean)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "settings"
-        env_name = _ENV_NAMES.get(field, field)
-        message = first["msg"].removeprefix("Value error, ")
-        got = first.get("input")
-        secret = field in {"snowflake_password", "aws_secret_access_key"}
-        shown = "" if secret else f" (got {got!r})"
-        raise ConfigError(f"{env_name}: {message}{shown}") from None
+        raise _one_line(Settings, exc) from None
+
+
+class DagSettings(BaseSettings):
+    """Airflow-only knobs. Settings that the CLI shares (batch size, paths) stay in Settings.
+
+    A schedule is a cron expression or preset (`*/5 * * * *`, `@hourly`), a duration
+    (`10s`, `30s`, `5m`, `1h`), or `none` for manual runs only.
+    """
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    generation_schedule: str = Field("10s", validation_alias="FHIRFLOW_GENERATION_SCHEDULE")
+    upload_schedule: str = Field("30s", validation_alias="FHIRFLOW_UPLOAD_SCHEDULE")
+    load_schedule: str = Field("*/5 * * * *", validation_alias="FHIRFLOW_LOAD_SCHEDULE")
+    transform_schedule: str = Field("*/10 * * * *", validation_alias="FHIRFLOW_TRANSFORM_SCHEDULE")
+    # `time`: the transform DAG runs on transform_schedule (the seed's way);
+    # `asset`: it runs whenever the load DAG loaded new files (lower latency).
+    transform_trigger: Literal["time", "asset"] = Field(
+        "time", validation_alias="FHIRFLOW_TRANSFORM_TRIGGER"
+    )
+
+    generation_patients: int = Field(2, gt=0, validation_alias="FHIRFLOW_GENERATION_PATIENTS")
+    generation_seed: int = Field(0, validation_alias="FHIRFLOW_GENERATION_SEED")
+    generation_years: int = Field(10, gt=0, validation_alias="FHIRFLOW_GENERATION_YEARS")
+    generation_state: str = Field("Massachusetts", validation_alias="FHIRFLOW_GENERATION_STATE")
+
+    load_max_files_per_run: int = Field(
+        10_000, gt=0, validation_alias="FHIRFLOW_LOAD_MAX_FILES_PER_RUN"
+    )
+    sensor_timeout_minutes: float = Field(
+        15, gt=0, validation_alias="FHIRFLOW_SENSOR_TIMEOUT_MINUTES"
+    )
+    sensor_poke_seconds: float = Field(30, gt=0, validation_alias="FHIRFLOW_SENSOR_POKE_SECONDS")
+    sensor_deferrable: bool = Field(False, validation_alias="FHIRFLOW_SENSOR_DEFERRABLE")
+
+    retries: int = Field(2, ge=0, validation_alias="FHIRFLOW_TASK_RETRIES")
+    retry_delay_seconds: float = Field(30, ge=0, validation_alias="FHIRFLOW_RETRY_DELAY_SECONDS")
+    max_retry_delay_minutes: float = Field(
+        10, gt=0, validation_alias="FHIRFLOW_MAX_RETRY_DELAY_MINUTES"
+    )
+    # Comma-separated addresses; empty (the default) sends no e-mail.
+    alert_email: str = Field("", validation_alias="FHIRFLOW_ALERT_EMAIL")
+    smtp_conn_id: str = Field("smtp_default", validation_alias="FHIRFLOW_SMTP_CONN_ID")
+
+    # Every task that opens the warehouse takes a slot of this pool. One slot, because a
+    # DuckDB file has one writer; on Snowflake the pool may be given more slots.
+    warehouse_pool: str = Field("fhirflow_warehouse", validation_alias="FHIRFLOW_WAREHOUSE_POOL")
+    # Where `dbt docs generate` writes the static docs site; default <dbt project>/target.
+    dbt_docs_dir: Path | None = Field(None, validation_alias="FHIRFLOW_DBT_DOCS_DIR")
+
+    @property
+    def alert_recipients(self) -> list[str]:
+        return [a.strip() for a in self.alert_email.split(",") if a.strip()]
+
+
+def load_dag_settings() -> DagSettings:
+    try:
+        return DagSettings()
+    except ValidationError as exc:
+        raise _one_line(DagSettings, exc) from None

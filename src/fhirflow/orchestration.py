@@ -4,7 +4,7 @@ The DAG files in `dags/` only schedule and wire tasks; every task body is a call
 module, which calls the same stage functions as the CLI. Nothing here imports Airflow at
 module level, so the CLI and tests can use it without Airflow installed:
 
-- `DagSettings`: schedules, trigger mode, retries, alerting (read from the environment).
+- `dag_settings()`: schedules, trigger mode, retries, alerting (config.DagSettings).
 - `settings_for_task()`: fhirflow Settings, with the store and warehouse parameters taken
   from the Airflow connections `aws_default` / `snowflake_default` when those exist.
 - one function per task: generate, upload, the seed's five load steps, the dbt steps.
@@ -23,12 +23,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from fhirflow.config import Settings, load_settings
+from fhirflow.config import DagSettings, Settings, load_dag_settings, load_settings
 from fhirflow.errors import FhirflowError
 
 log = logging.getLogger(__name__)
@@ -58,64 +55,8 @@ DBT_LAYERS = {
 DBT_BUILD_WITHOUT_TESTS = ["--resource-type", "seed", "--resource-type", "model"]
 
 
-class DagSettings(BaseSettings):
-    """Airflow-only knobs. Settings that the CLI shares (batch size, paths) stay in Settings.
-
-    A schedule is a cron expression or preset (`*/5 * * * *`, `@hourly`), a duration
-    (`10s`, `30s`, `5m`, `1h`), or `none` for manual runs only.
-    """
-
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
-
-    generation_schedule: str = Field("10s", validation_alias="FHIRFLOW_GENERATION_SCHEDULE")
-    upload_schedule: str = Field("30s", validation_alias="FHIRFLOW_UPLOAD_SCHEDULE")
-    load_schedule: str = Field("*/5 * * * *", validation_alias="FHIRFLOW_LOAD_SCHEDULE")
-    transform_schedule: str = Field("*/10 * * * *", validation_alias="FHIRFLOW_TRANSFORM_SCHEDULE")
-    # `time`: the transform DAG runs on transform_schedule (the seed's way);
-    # `asset`: it runs whenever the load DAG loaded new files (lower latency).
-    transform_trigger: Literal["time", "asset"] = Field(
-        "time", validation_alias="FHIRFLOW_TRANSFORM_TRIGGER"
-    )
-
-    generation_patients: int = Field(2, gt=0, validation_alias="FHIRFLOW_GENERATION_PATIENTS")
-    generation_seed: int = Field(0, validation_alias="FHIRFLOW_GENERATION_SEED")
-    generation_years: int = Field(10, gt=0, validation_alias="FHIRFLOW_GENERATION_YEARS")
-    generation_state: str = Field("Massachusetts", validation_alias="FHIRFLOW_GENERATION_STATE")
-
-    load_max_files_per_run: int = Field(
-        10_000, gt=0, validation_alias="FHIRFLOW_LOAD_MAX_FILES_PER_RUN"
-    )
-    sensor_timeout_minutes: float = Field(
-        15, gt=0, validation_alias="FHIRFLOW_SENSOR_TIMEOUT_MINUTES"
-    )
-    sensor_poke_seconds: float = Field(30, gt=0, validation_alias="FHIRFLOW_SENSOR_POKE_SECONDS")
-    sensor_deferrable: bool = Field(False, validation_alias="FHIRFLOW_SENSOR_DEFERRABLE")
-
-    retries: int = Field(2, ge=0, validation_alias="FHIRFLOW_TASK_RETRIES")
-    retry_delay_seconds: float = Field(30, ge=0, validation_alias="FHIRFLOW_RETRY_DELAY_SECONDS")
-    max_retry_delay_minutes: float = Field(
-        10, gt=0, validation_alias="FHIRFLOW_MAX_RETRY_DELAY_MINUTES"
-    )
-    # Comma-separated addresses; empty (the default) sends no e-mail.
-    alert_email: str = Field("", validation_alias="FHIRFLOW_ALERT_EMAIL")
-    smtp_conn_id: str = Field("smtp_default", validation_alias="FHIRFLOW_SMTP_CONN_ID")
-
-    # Every task that opens the warehouse takes a slot of this pool. One slot, because a
-    # DuckDB file has one writer; on Snowflake the pool may be given more slots.
-    warehouse_pool: str = Field("fhirflow_warehouse", validation_alias="FHIRFLOW_WAREHOUSE_POOL")
-    # Where `dbt docs generate` writes the static docs site; default <dbt project>/target.
-    dbt_docs_dir: Path | None = Field(None, validation_alias="FHIRFLOW_DBT_DOCS_DIR")
-
-    @property
-    def alert_recipients(self) -> list[str]:
-        return [a.strip() for a in self.alert_email.split(",") if a.strip()]
-
-
 def dag_settings() -> DagSettings:
-    try:
-        return DagSettings()
-    except Exception as exc:  # pydantic ValidationError: one line naming the variable
-        raise FhirflowError(f"invalid Airflow setting: {str(exc).splitlines()[0:3]}") from None
+    return load_dag_settings()
 
 
 # --- schedules -------------------------------------------------------------------------------
