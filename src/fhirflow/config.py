@@ -7,6 +7,8 @@ one (AWS_S3_BUCKET, SNOWFLAKE_*) and carry the FHIRFLOW_ prefix otherwise.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -220,3 +222,19 @@ def load_dag_settings() -> DagSettings:
         return DagSettings()
     except ValidationError as exc:
         raise _one_line(DagSettings, exc) from None
+
+
+@contextmanager
+def exported(values: Mapping[str, str]) -> Iterator[None]:
+    """Export variables for code that reads the environment itself (dbt's profiles.yml,
+    boto3's credential chain) while the block runs, then restore what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old

@@ -15,7 +15,6 @@ module level, so the CLI and tests can use it without Airflow installed:
 from __future__ import annotations
 
 import logging
-import os
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fhirflow.config import DagSettings, Settings, load_dag_settings, load_settings
+from fhirflow.config import DagSettings, Settings, exported, load_dag_settings, load_settings
 from fhirflow.errors import FhirflowError
 
 log = logging.getLogger(__name__)
@@ -250,16 +249,8 @@ class TaskSettings:
     @contextmanager
     def active(self) -> Iterator[Settings]:
         """Export the credentials (boto3 reads them) for the duration of the task."""
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
+        with exported(self.env):
             yield self.settings
-        finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
 
 
 def settings_for_task(get_connection: ConnectionGetter = _airflow_connection) -> TaskSettings:
@@ -519,27 +510,13 @@ def invoke_dbt(settings: Settings, command: str, *, target_path: Path | None = N
         del args[i : i + 2]  # neither subcommand takes --target-path
     elif target_path is not None:
         args[i + 1] = str(target_path)
-    with _environment(dbt_environment(settings)):
+    with exported(dbt_environment(settings)):
         outcome = dbtRunner().invoke(args)
     if outcome.exception is not None:
         raise FhirflowError(f"dbt {command} could not run: {outcome.exception}")
     if not outcome.success:
         raise FhirflowError(f"dbt {command} failed; see the task log above")
     log.info("dbt %s succeeded", command)
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def run_dbt_layer(settings: Settings, layer: str) -> dict[str, Any]:

@@ -8,15 +8,13 @@ of configuration.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fhirflow.config import exported
 from fhirflow.errors import FhirflowError
 
 if TYPE_CHECKING:
@@ -85,20 +83,6 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def dbt_args(
     settings: Settings,
     command: str,
@@ -143,7 +127,7 @@ def run_dbt(
         args = ["--quiet", "--no-use-colors", *args]
     if settings.warehouse == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    with _environment(dbt_environment(settings)):
+    with exported(dbt_environment(settings)):
         outcome = dbtRunner().invoke(args)
     if outcome.exception is not None:
         raise FhirflowError(f"dbt {command} could not run: {_first_line(outcome.exception)}")
