@@ -6,7 +6,7 @@ Two implementations of one Protocol: DuckDB (embedded default) and Snowflake (pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fhirflow.errors import FhirflowError
@@ -35,6 +35,24 @@ class BatchResult:
     bytes_loaded: int = 0
     watermark: str | None = None
     errors: list[Rejected] = field(default_factory=list)
+
+    def watermark_row(self, started_at: datetime) -> tuple[object, ...]:
+        """RAW.LOAD_WATERMARK values for this batch, in column order (status excluded)."""
+        return (
+            self.load_id,
+            started_at.astimezone(UTC).replace(tzinfo=None),
+            utcnow(),
+            self.files_seen,
+            self.files_loaded,
+            self.files_failed,
+            self.bytes_loaded,
+            self.watermark,
+        )
+
+
+def utcnow() -> datetime:
+    """Now in UTC without a zone: how RAW's timestamp columns hold times on both warehouses."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

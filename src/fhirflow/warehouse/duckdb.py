@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from fhirflow.errors import FhirflowError
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected
+from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
 
 _DDL = """
 create schema if not exists raw;
@@ -88,9 +88,6 @@ from parsed
 _MEMORY_LIMIT = "2GB"
 _GONE = "listed in the object store but gone when fetched"
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class DuckDBWarehouse:
@@ -166,7 +163,7 @@ class DuckDBWarehouse:
             if rejected:
                 con.executemany("insert into _rejected values (?, ?, ?)",
                                 [(r.key, r.size, r.reason) for r in rejected])
-            now = _utcnow()
+            now = utcnow()
             watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
             con.execute("begin transaction")
             try:
@@ -202,18 +199,7 @@ class DuckDBWarehouse:
                 result.bytes_loaded = sum(r[0] for r in loaded)
                 result.files_failed = len(result.errors)
                 result.watermark = watermark
-                self._insert_watermark(
-                    [
-                        load_id,
-                        started_at.astimezone(UTC).replace(tzinfo=None),
-                        _utcnow(),
-                        result.files_seen,
-                        result.files_loaded,
-                        result.files_failed,
-                        result.bytes_loaded,
-                        watermark,
-                    ]
-                )
+                self._insert_watermark(result.watermark_row(started_at))
                 con.execute("commit")
             except BaseException:
                 con.execute("rollback")
@@ -223,7 +209,7 @@ class DuckDBWarehouse:
                 con.execute("drop table if exists _rejected")
         return result
 
-    def _insert_watermark(self, row: list[object]) -> None:
+    def _insert_watermark(self, row: tuple[object, ...]) -> None:
         """The status row that makes the load complete; inside load_batch's transaction."""
         self.con.execute(
             "insert into raw.load_watermark values (?, ?, ?, ?, ?, ?, ?, ?, 'complete')", row

@@ -29,12 +29,12 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected
+from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
@@ -259,9 +259,6 @@ on_error = continue
 force = true"""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
 
 @contextmanager
 def _quiet_connector() -> Iterator[None]:
@@ -441,7 +438,7 @@ class SnowflakeWarehouse:
         self._execute(CLASSIFY)
 
         watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
-        now = _utcnow()
+        now = utcnow()
         self._execute("begin")
         try:
             self._execute(INSERT_BUNDLES, (load_id, now))
@@ -453,18 +450,7 @@ class SnowflakeWarehouse:
             result.errors = [Rejected(k, int(s) if s is not None else 0, r) for k, s, r in errors]
             result.files_failed = len(result.errors)
             result.watermark = watermark
-            self._insert_watermark(
-                (
-                    load_id,
-                    started_at.astimezone(UTC).replace(tzinfo=None),
-                    _utcnow(),
-                    result.files_seen,
-                    result.files_loaded,
-                    result.files_failed,
-                    result.bytes_loaded,
-                    watermark,
-                )
-            )
+            self._insert_watermark(result.watermark_row(started_at))
             self._execute("commit")
         except BaseException:
             self.con.cursor().execute("rollback")
