@@ -19,16 +19,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Snowflake: a scalar subquery over FLATTEN taking the first match by position. (FILTER
+    with a lambda is neater but fakesnow cannot translate it on VARIANT.) Do not nest calls:
+    extract the inner element into a column first, then search it. -#}
 {% macro snowflake__json_array_find(expr, array_path, match_path, match_value, return_path) -%}
-    {%- set element -%}
-        filter(
-            {{ expr }}:{{ array_path }},
-            x -> x:{{ match_path }}::varchar = '{{ match_value }}'
-        )[0]
-    {%- endset -%}
-    {%- if return_path -%}
-        {{ element }}:{{ return_path }}::varchar
-    {%- else -%}
-        {{ element }}
-    {%- endif -%}
+    (
+        select min_by(
+            {%- if return_path %} found.value:{{ return_path }}::varchar{% else %} found.value{% endif %},
+            found.index
+        )
+        from lateral flatten(input => {{ expr }}:{{ array_path }}) as found
+        where found.value:{{ match_path }}::varchar = '{{ match_value }}'
+    )
 {%- endmacro %}

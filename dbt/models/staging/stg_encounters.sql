@@ -8,6 +8,12 @@ source as (
 
 ),
 
+encounter_classes as (
+
+    select * from {{ ref('encounter_classes') }}
+
+),
+
 renamed as (
 
     select
@@ -46,16 +52,21 @@ final as (
         provider_reference,
         location_id,
         encounter_class_code,
-        -- FHIR's v3 ActCode class is coarser than Synthea's own encounter class: wellness,
-        -- ambulatory, outpatient and urgent care all become AMB.
-        case encounter_class_code
-            when 'AMB' then 'ambulatory'
-            when 'EMER' then 'emergency'
-            when 'IMP' then 'inpatient'
-            when 'VR' then 'virtual'
-            when 'HH' then 'home'
-            else lower(encounter_class_code)
-        end as encounter_class,
+        -- FHIR's v3 ActCode class is coarser than Synthea's own encounter class (wellness,
+        -- ambulatory, outpatient and urgent care all become AMB): the encounter types that
+        -- only one Synthea class uses refine it (seed encounter_classes), the rest fall back
+        -- to the class's usual meaning.
+        coalesce(
+            encounter_classes.encounter_class,
+            case encounter_class_code
+                when 'AMB' then 'ambulatory'
+                when 'EMER' then 'emergency'
+                when 'IMP' then 'inpatient'
+                when 'VR' then 'virtual'
+                when 'HH' then 'home'
+                else lower(encounter_class_code)
+            end
+        ) as encounter_class,
         code,
         description,
         reason_code,
@@ -67,6 +78,9 @@ final as (
         _load_id,
         _loaded_at
     from renamed
+    left join encounter_classes
+        on renamed.encounter_class_code = encounter_classes.class_code
+        and renamed.code = encounter_classes.type_code
 
 )
 

@@ -8,6 +8,22 @@ source as (
 
 ),
 
+extensions as (
+
+    -- The nested extensions are picked out first and searched in the next step: a search
+    -- inside a search does not translate on every warehouse.
+    select
+        source.*,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race') }} as race_extension,
+        {{ json_array_find('source.resource', 'extension', 'url',
+            'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity') }} as ethnicity_extension,
+        {{ json_array_find('source.resource', 'address[0].extension', 'url',
+            'http://hl7.org/fhir/StructureDefinition/geolocation') }} as geolocation
+    from source
+
+),
+
 states as (
 
     select * from {{ ref('us_states') }}
@@ -30,14 +46,10 @@ renamed as (
         {{ json_array_find('source.resource', 'name', 'use', 'official', 'suffix[0]') }} as suffix,
         {{ json_array_find('source.resource', 'name', 'use', 'maiden', 'family') }} as maiden_name,
         {{ json_text('source.resource', 'maritalStatus.coding[0].code') }} as marital,
-        {{ json_array_find(
-            json_array_find('source.resource', 'extension', 'url',
-                'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race'),
-            'extension', 'url', 'text', 'valueString') }} as race_text,
-        {{ json_array_find(
-            json_array_find('source.resource', 'extension', 'url',
-                'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity'),
-            'extension', 'url', 'text', 'valueString') }} as ethnicity_text,
+        {{ json_array_find('source.race_extension', 'extension', 'url', 'text',
+            'valueString') }} as race_text,
+        {{ json_array_find('source.ethnicity_extension', 'extension', 'url', 'text',
+            'valueString') }} as ethnicity_text,
         {{ json_text('source.resource', 'gender') }} as gender_text,
         {{ json_array_find('source.resource', 'extension', 'url',
             'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.city') }} as birthplace_city,
@@ -49,14 +61,10 @@ renamed as (
         {{ json_text('source.resource', 'address[0].city') }} as city,
         {{ json_text('source.resource', 'address[0].state') }} as state_code,
         {{ json_text('source.resource', 'address[0].postalCode') }} as zip,
-        {{ json_array_find(
-            json_array_find('source.resource', 'address[0].extension', 'url',
-                'http://hl7.org/fhir/StructureDefinition/geolocation'),
-            'extension', 'url', 'latitude', 'valueDecimal') }} as lat_text,
-        {{ json_array_find(
-            json_array_find('source.resource', 'address[0].extension', 'url',
-                'http://hl7.org/fhir/StructureDefinition/geolocation'),
-            'extension', 'url', 'longitude', 'valueDecimal') }} as lon_text,
+        {{ json_array_find('source.geolocation', 'extension', 'url', 'latitude',
+            'valueDecimal') }} as lat_text,
+        {{ json_array_find('source.geolocation', 'extension', 'url', 'longitude',
+            'valueDecimal') }} as lon_text,
         {{ json_array_find('source.resource', 'extension', 'url',
             'http://synthetichealth.github.io/synthea/disability-adjusted-life-years', 'valueDecimal') }} as daly_text,
         {{ json_array_find('source.resource', 'extension', 'url',
@@ -64,7 +72,7 @@ renamed as (
         source._object_key,
         source._load_id,
         source._loaded_at
-    from source
+    from extensions as source
 
 ),
 
