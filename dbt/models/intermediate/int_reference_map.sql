@@ -61,13 +61,14 @@ forms as (
 
     select
         resource_type || '?identifier=' || {{ json_text('value', 'system') }} || '|'
-            || {{ json_text('value', 'value') }} as reference,
+        || {{ json_text('value', 'value') }} as reference,
         'conditional' as reference_form,
         resource_type,
         resource_id,
         _loaded_at
     from identifiers
-    where {{ json_text('value', 'system') }} is not null
+    where
+        {{ json_text('value', 'system') }} is not null
         and {{ json_text('value', 'value') }} is not null
 
 ),

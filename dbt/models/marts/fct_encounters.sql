@@ -44,9 +44,9 @@ final as (
         cast(encounters.start_at as date) as start_date,
         encounters.duration_minutes,
         claims.first_item_net as base_encounter_cost,
-        coalesce(claims.submitted_total, claims.total) as total_claim_cost,
         claims.payment_amount as eob_payment,
-        encounters._loaded_at
+        encounters._loaded_at,
+        coalesce(claims.submitted_total, claims.total) as total_claim_cost
     from encounters
     left join claims
         on encounters.encounter_id = claims.encounter_id

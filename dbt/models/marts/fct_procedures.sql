@@ -66,8 +66,9 @@ final as (
     left join reasons
         on procedures.procedure_id = reasons.procedure_id
     left join item_costs
-        on procedures.encounter_id = item_costs.encounter_id
-        and procedures.code = item_costs.code
+        on
+            procedures.encounter_id = item_costs.encounter_id
+            and procedures.code = item_costs.code
 
 )
 

@@ -79,8 +79,9 @@ final as (
         _loaded_at
     from renamed
     left join encounter_classes
-        on renamed.encounter_class_code = encounter_classes.class_code
-        and renamed.code = encounter_classes.type_code
+        on
+            renamed.encounter_class_code = encounter_classes.class_code
+            and renamed.code = encounter_classes.type_code
 
 )
 

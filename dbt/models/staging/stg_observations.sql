@@ -102,13 +102,13 @@ final as (
         code,
         description,
         value_number,
-        case when value_number is null then value_text end as value_text,
         units,
-        case when value_number is not null then 'numeric' else 'text' end as value_type,
         status,
         _object_key,
         _load_id,
-        _loaded_at
+        _loaded_at,
+        case when value_number is null then value_text end as value_text,
+        case when value_number is not null then 'numeric' else 'text' end as value_type
     from renamed
 
 )

@@ -26,7 +26,7 @@ locations as (
     from location_source
     qualify row_number() over (
         partition by {{ json_text('resource', 'managingOrganization.identifier.value') }}
-        order by _loaded_at desc, resource_id
+        order by _loaded_at desc, resource_id asc
     ) = 1
 
 ),

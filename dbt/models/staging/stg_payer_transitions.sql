@@ -30,13 +30,23 @@ ordered as (
 
     select
         *,
+        lag(payer_name) over (
+            partition by patient_id order by service_date_at, claim_id
+        ) as previous_payer_name
+    from claims
+
+),
+
+flagged as (
+
+    select
+        *,
         case
-            when lag(payer_name) over (
-                partition by patient_id order by service_date_at, claim_id
-            ) is not distinct from payer_name then 0
+            when previous_payer_name = payer_name then 0
+            when previous_payer_name is null and payer_name is null then 0
             else 1
         end as is_new_run
-    from claims
+    from ordered
 
 ),
 
@@ -48,7 +58,7 @@ runs as (
             partition by patient_id order by service_date_at, claim_id
             rows between unbounded preceding and current row
         ) as run_number
-    from ordered
+    from flagged
 
 ),
 
