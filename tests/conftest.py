@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fhirflow.config import Settings, load_settings
+
+try:
+    import fakesnow
+
+    # `fakesnow.server()` runs `import fakesnow.server` inside itself, which rebinds the
+    # package attribute from that function to the submodule, so a second call in the same
+    # process fails ("'module' object is not callable"). Keep the function, taken here
+    # before any test has called it.
+    _FAKESNOW_SERVER: Callable[..., Any] | None = fakesnow.server
+except ImportError:  # pragma: no cover - fakesnow is a dev dependency
+    _FAKESNOW_SERVER = None
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO.parent / "shared" / "synthea" / "synthea-2024-04"
@@ -40,3 +53,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Settings:
     """Embedded-default settings with FHIRFLOW_HOME in a temporary folder."""
     return load_settings(home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server() -> Callable[..., Any]:
+    """fakesnow's `server()` context manager: a Snowflake-compatible server on 127.0.0.1."""
+    if _FAKESNOW_SERVER is None:
+        pytest.skip("fakesnow is not installed")
+    return _FAKESNOW_SERVER

@@ -10,8 +10,9 @@ all 27 models and their tests.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,11 @@ fakesnow = pytest.importorskip("fakesnow")
 
 
 @pytest.fixture(scope="module")
-def snowflake_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def snowflake_settings(
+    tmp_path_factory: pytest.TempPathFactory, fakesnow_server: Callable[..., Any]
+) -> Iterator[Settings]:
     home = tmp_path_factory.mktemp("snowflake")
-    with pytest.MonkeyPatch.context() as mp, fakesnow.server() as conn:
+    with pytest.MonkeyPatch.context() as mp, fakesnow_server() as conn:
         for name in list(os.environ):
             if name.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_")):
                 mp.delenv(name)

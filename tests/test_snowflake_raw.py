@@ -227,7 +227,9 @@ def _failing_connect(**kwargs):  # noqa: ANN003, ANN202
     raise snowflake.connector.errors.OperationalError(msg="connection refused")
 
 
-def test_cli_load_warehouse_snowflake_store_s3(tmp_path: Path, clean_env) -> None:  # noqa: ANN001
+def test_cli_load_warehouse_snowflake_store_s3(
+    tmp_path: Path, clean_env, fakesnow_server  # noqa: ANN001
+) -> None:
     """`fhirflow upload --store s3` + `load --warehouse snowflake` against moto and a fakesnow
     server, as separate processes. Mode insert runs end to end; mode copy gets as far as the
     COPY statement, which fakesnow cannot run (one clear error line)."""
@@ -261,13 +263,15 @@ def test_cli_load_warehouse_snowflake_store_s3(tmp_path: Path, clean_env) -> Non
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
                      aws_secret_access_key="testing", region_name="us-east-1"
                      ).create_bucket(Bucket=bucket)
-        with fakesnow.server() as conn:
+        with fakesnow_server() as conn:
             env = {k: v for k, v in os.environ.items()
                    if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
             env.update(aws, COLUMNS="400", FHIRFLOW_HOME=str(home),
                        SNOWFLAKE_ACCOUNT=conn["account"], SNOWFLAKE_USER=conn["user"],
                        SNOWFLAKE_PASSWORD=conn["password"], SNOWFLAKE_HOST=conn["host"],
-                       SNOWFLAKE_PORT=str(conn["port"]), SNOWFLAKE_PROTOCOL=conn["protocol"])
+                       SNOWFLAKE_PORT=str(conn["port"]), SNOWFLAKE_PROTOCOL=conn["protocol"],
+                       # fakesnow servers in one process share their databases: use our own
+                       SNOWFLAKE_DATABASE=f"SYNTHEA_{uuid.uuid4().hex[:8].upper()}")
 
             def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
                 return subprocess.run([sys.executable, "-m", "fhirflow.cli", *args],
