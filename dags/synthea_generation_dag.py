@@ -3,7 +3,7 @@
 Each run generates `FHIRFLOW_GENERATION_PATIENTS` patients with the built-in simulator, or
 with the real Synthea when `SYNTHEA_JAR` is set, into
 `$FHIRFLOW_HOME/output/bundles/<patient_id>/`. The generator is deterministic per seed, so
-the seed is derived from the run id: every run makes new patients, and a retry of a run
+the seed is derived from the run's logical date: every run makes new patients, and a retry of a run
 makes the same ones again (it overwrites its own files instead of adding patients).
 
 Schedule: `FHIRFLOW_GENERATION_SCHEDULE` (default `10s`).
@@ -36,7 +36,8 @@ def synthea_generation():
         ctx = get_current_context()
         with orch.task_settings() as settings:
             return orch.generate_for_run(settings, orch.dag_settings(),
-                                         dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"])
+                                         dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"],
+                                         logical_date=ctx.get("logical_date"))
 
     generate_synthea_data()
 

@@ -18,7 +18,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
-SAMPLE_FHIR = REPO.parent / "shared" / "synthea" / "synthea-2024-04" / "fhir"
 
 DAG_IDS = {"synthea_generation", "s3_upload", "s3_to_snowflake_load", "dbt_transform_fhir"}
 LOAD_TASKS = [
@@ -84,7 +83,19 @@ def run_script(mode: str, root: Path, timeout: int, **extra: str) -> dict:
     if proc.returncode != 0 or not out.exists():
         tail = (proc.stdout + proc.stderr)[-8000:]
         pytest.fail(f"`{mode}` subprocess exited with {proc.returncode}:\n{tail}")
-    return json.loads(out.read_text())
+    found = json.loads(out.read_text())
+    failed = [label for label, run in found.get("runs", {}).items() if run["state"] != "success"]
+    if failed:  # show what the failed runs logged: dag.test() logs to the subprocess output
+        found["log_tail"] = _error_lines(proc.stdout + proc.stderr)
+    return found
+
+
+def _error_lines(log: str, limit: int = 60) -> str:
+    lines = log.splitlines()
+    hits = [i for i, line in enumerate(lines)
+            if "ERROR" in line or "Traceback" in line or "FhirflowError" in line]
+    keep = sorted({j for i in hits for j in range(max(0, i - 2), min(len(lines), i + 8))})
+    return "\n".join(lines[j] for j in keep[-limit:]) or log[-6000:]
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +182,7 @@ def test_dags_run_the_pipeline_end_to_end(tmp_path: Path) -> None:
                        FHIRFLOW_GENERATION_YEARS="3")
     runs = found["runs"]
     for label, run in runs.items():
-        assert run["state"] == "success", (label, run)
+        assert run["state"] == "success", f"{label}: {run}\n{found.get('log_tail', '')}"
     assert runs["load"]["tasks"]["load_files_to_snowflake"] == "success"
     assert runs["transform"]["tasks"] == {t: "success" for t in TRANSFORM_TASKS}
     # nothing new on the second load: the load task skips and no Asset event is emitted
@@ -193,9 +204,8 @@ def test_dags_run_the_pipeline_end_to_end(tmp_path: Path) -> None:
         con.close()
     assert raw == found["landed_files"]
     assert watermark == found["watermark"]
-    if found["generated"]:
-        # two generation runs, three patients each, different seeds: six patients
-        assert found["landed_patients"] == 6
+    # two generation runs, three patients each, different seeds: six patients
+    assert found["landed_patients"] == 6
     assert patients == found["landed_patients"] > 0
     assert (tmp_path / "docs" / "index.html").is_file()
 
@@ -288,7 +298,7 @@ def _e2e(out: Path) -> None:
 
     from fhirflow import orchestration as orch
     from fhirflow.config import load_settings
-    from fhirflow.landing import ingest_synthea_output, list_landed
+    from fhirflow.landing import list_landed
 
     Pool.create_or_update_pool(orch.dag_settings().warehouse_pool, slots=1,
                                description="fhirflow: one warehouse writer",
@@ -312,16 +322,8 @@ def _e2e(out: Path) -> None:
         # patient exists, so dbt builds every model empty first.
         test("load_empty", orch.LOAD_DAG_ID, t0 - timedelta(minutes=10))
         test("transform_empty", orch.TRANSFORM_DAG_ID, t0 - timedelta(minutes=10))
-    try:
-        import fhirflow.generate  # noqa: F401 - the simulator is there: use the DAG
-        generated = True
-    except ImportError:
-        generated = False
-    if generated:
-        test("generate_1", orch.GENERATION_DAG_ID, t0 - timedelta(seconds=20))
-        test("generate_2", orch.GENERATION_DAG_ID, t0 - timedelta(seconds=10))
-    else:  # until the generator lands: the real Synthea sample stands in for it
-        ingest_synthea_output(SAMPLE_FHIR, settings.landing_dir)
+    test("generate_1", orch.GENERATION_DAG_ID, t0 - timedelta(seconds=20))
+    test("generate_2", orch.GENERATION_DAG_ID, t0 - timedelta(seconds=10))
     landed = list_landed(settings.landing_dir)
     test("upload", orch.UPLOAD_DAG_ID, t0 - timedelta(seconds=30))
     test("load", orch.LOAD_DAG_ID, t0)
@@ -347,7 +349,6 @@ def _e2e(out: Path) -> None:
         warehouse.close()
     out.write_text(json.dumps({
         "runs": runs,
-        "generated": generated,
         "landed_files": len(landed),
         "landed_patients": len(patients),
         "asset_events": events,

@@ -235,3 +235,17 @@ def test_sensor_finds_the_load_run_that_exists(clean_env: pytest.MonkeyPatch) ->
     assert orch._existing_load_tick(ti, "*/2 * * * *", at("2026-11-25T19:08:00"),
                                     at("2026-11-25T19:08:00") + timedelta(minutes=3)
                                     ) == at("2026-11-25T19:04:00")
+
+
+def test_generation_seed_follows_the_logical_date_not_the_trigger_time() -> None:
+    """Regression: the seed came from the run id, which for manual and dag.test() runs
+    holds the trigger time, so the same interval generated different patients each time."""
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    first = orch.seed_for_run(0, "synthea_generation",
+                              orch.run_key(when, "manual__2026-11-25T20:01:02+00:00"))
+    again = orch.seed_for_run(0, "synthea_generation",
+                              orch.run_key(when, "manual__2026-11-25T21:03:04+00:00"))
+    assert first == again
+    assert orch.run_key(None, "manual__x") == "manual__x"

@@ -105,3 +105,47 @@ def test_models_first_built_on_an_empty_raw_fill_later(
     doc = status(home)
     assert doc["models"]["stg_patients"] == 10
     assert doc["models"]["dim_patients"] == 10
+
+
+def _patient_bundle(patient_id: str, race_code: str, race_text: str) -> str:
+    patient = {
+        "resourceType": "Patient", "id": patient_id, "gender": "female",
+        "birthDate": "1990-01-01",
+        "name": [{"use": "official", "family": "Doe1", "given": ["Jane2"]}],
+        "extension": [
+            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+             "extension": [
+                 {"url": "ombCategory", "valueCoding": {
+                     "system": "urn:oid:2.16.840.1.113883.6.238", "code": race_code,
+                     "display": race_text}},
+                 {"url": "text", "valueString": race_text}]},
+            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
+             "extension": [
+                 {"url": "ombCategory", "valueCoding": {
+                     "system": "urn:oid:2.16.840.1.113883.6.238", "code": "2186-5",
+                     "display": "Not Hispanic or Latino"}},
+                 {"url": "text", "valueString": "Not Hispanic or Latino"}]},
+        ],
+    }
+    entry = {"fullUrl": f"urn:uuid:{patient_id}", "resource": patient,
+             "request": {"method": "POST", "url": "Patient"}}
+    return json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+
+
+def test_race_comes_from_the_omb_code_whatever_the_text(tmp_path: Path) -> None:
+    """Regression: a race text other than the five we listed ("Other Race") failed the
+    accepted_values test and with it the whole dbt build."""
+    ids = {"2131-1": "00000000-0000-0000-0000-000000000001",
+           "1002-5": "00000000-0000-0000-0000-000000000002"}
+    src = tmp_path / "synthea"
+    src.mkdir()
+    (src / f"Jane2_Doe1_{ids['2131-1']}.json").write_text(
+        _patient_bundle(ids["2131-1"], "2131-1", "Other Race"))
+    (src / f"Ann3_Roe4_{ids['1002-5']}.json").write_text(
+        _patient_bundle(ids["1002-5"], "1002-5", "American Indian or Alaska Native"))
+    home = tmp_path / "home"
+    fhirflow(home, "run", "--from-dir", str(src))
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    races = dict(con.execute("select patient_id, race from staging.stg_patients").fetchall())
+    con.close()
+    assert races == {ids["2131-1"]: "other", ids["1002-5"]: "native"}

@@ -165,9 +165,16 @@ def _existing_load_tick(ti: Any, schedule: str, tick: datetime, now: datetime) -
     return tick
 
 
-def seed_for_run(base_seed: int, dag_id: str, run_id: str) -> int:
+def seed_for_run(base_seed: int, dag_id: str, run_key: str) -> int:
     """A generator seed per DAG run: new patients every run, the same ones on a retry."""
-    return (base_seed * 1_000_003 + zlib.crc32(f"{dag_id}/{run_id}".encode())) % (2**31 - 1)
+    return (base_seed * 1_000_003 + zlib.crc32(f"{dag_id}/{run_key}".encode())) % (2**31 - 1)
+
+
+def run_key(logical_date: datetime | None, run_id: str) -> str:
+    """What tells one run from another: its logical date, which a re-run of the same
+    interval shares (a manual run id carries the trigger time); the run id when a run has
+    no logical date."""
+    return logical_date.isoformat() if logical_date is not None else run_id
 
 
 # --- settings from Airflow connections --------------------------------------------------------
@@ -302,11 +309,11 @@ def open_warehouse_for(settings: Settings) -> Iterator[Any]:
 # --- generation and upload --------------------------------------------------------------------
 
 
-def generate_for_run(settings: Settings, ds: DagSettings, *, dag_id: str, run_id: str
-                     ) -> dict[str, Any]:
+def generate_for_run(settings: Settings, ds: DagSettings, *, dag_id: str, run_id: str,
+                     logical_date: datetime | None = None) -> dict[str, Any]:
     """Generate this run's patients into the landing folder (real Synthea when SYNTHEA_JAR
     is set, else the built-in simulator)."""
-    seed = seed_for_run(ds.generation_seed, dag_id, run_id)
+    seed = seed_for_run(ds.generation_seed, dag_id, run_key(logical_date, run_id))
     started = time.perf_counter()
     if settings.synthea_jar is not None:
         from fhirflow.generate import run_synthea

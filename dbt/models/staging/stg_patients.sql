@@ -46,8 +46,12 @@ renamed as (
         {{ json_array_find('source.resource', 'name', 'use', 'official', 'suffix[0]') }} as suffix,
         {{ json_array_find('source.resource', 'name', 'use', 'maiden', 'family') }} as maiden_name,
         {{ json_text('source.resource', 'maritalStatus.coding[0].code') }} as marital,
+        {{ json_array_find('source.race_extension', 'extension', 'url', 'ombCategory',
+            'valueCoding.code') }} as race_code,
         {{ json_array_find('source.race_extension', 'extension', 'url', 'text',
             'valueString') }} as race_text,
+        {{ json_array_find('source.ethnicity_extension', 'extension', 'url', 'ombCategory',
+            'valueCoding.code') }} as ethnicity_code,
         {{ json_array_find('source.ethnicity_extension', 'extension', 'url', 'text',
             'valueString') }} as ethnicity_text,
         {{ json_text('source.resource', 'gender') }} as gender_text,
@@ -92,18 +96,28 @@ final as (
         renamed.suffix,
         renamed.maiden_name,
         renamed.marital,
-        case lower(renamed.race_text)
-            when 'white' then 'white'
-            when 'black or african american' then 'black'
-            when 'asian' then 'asian'
-            when 'american indian or alaska native' then 'native'
-            when 'native hawaiian or other pacific islander' then 'hawaiian'
-            when 'other' then 'other'
+        -- The OMB category code first: its text differs between builds ("Other",
+        -- "Other Race"); the text only where a bundle has no code.
+        case
+            when renamed.race_code = '2106-3' then 'white'
+            when renamed.race_code = '2054-5' then 'black'
+            when renamed.race_code = '2028-9' then 'asian'
+            when renamed.race_code = '1002-5' then 'native'
+            when renamed.race_code = '2076-8' then 'hawaiian'
+            when renamed.race_code = '2131-1' then 'other'
+            when lower(renamed.race_text) = 'white' then 'white'
+            when lower(renamed.race_text) = 'black or african american' then 'black'
+            when lower(renamed.race_text) = 'asian' then 'asian'
+            when lower(renamed.race_text) = 'american indian or alaska native' then 'native'
+            when lower(renamed.race_text) = 'native hawaiian or other pacific islander' then 'hawaiian'
+            when lower(renamed.race_text) in ('other', 'other race') then 'other'
             else lower(renamed.race_text)
         end as race,
-        case lower(renamed.ethnicity_text)
-            when 'hispanic or latino' then 'hispanic'
-            when 'not hispanic or latino' then 'nonhispanic'
+        case
+            when renamed.ethnicity_code = '2135-2' then 'hispanic'
+            when renamed.ethnicity_code = '2186-5' then 'nonhispanic'
+            when lower(renamed.ethnicity_text) = 'hispanic or latino' then 'hispanic'
+            when lower(renamed.ethnicity_text) = 'not hispanic or latino' then 'nonhispanic'
             else lower(renamed.ethnicity_text)
         end as ethnicity,
         case renamed.gender_text
