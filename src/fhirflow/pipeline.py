@@ -126,7 +126,7 @@ def transform(settings: Settings, say: Say, *, select: str | None = None,
               full_refresh: bool = False) -> tuple[StageRow, TransformResult]:
     say("running dbt build")
     result = run_dbt(settings, "build", select=select, full_refresh=full_refresh)
-    models = sum(s.models_ok for s in result.layers.values())
+    models = sum(s.models_ok for name, s in result.layers.items() if name != "seeds")
     tests = sum(s.tests_passed for s in result.layers.values())
     note = f"{models} models, {tests} tests passed"
     if result.failures:
