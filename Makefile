@@ -14,7 +14,7 @@ help:
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make lint   SQLFluff over the dbt models"
-	@echo "make airflow  Airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) running the four DAGs (embedded DuckDB)"
+	@echo "make airflow  Airflow on 127.0.0.1:$(AIRFLOW_PORT) running the four DAGs (embedded DuckDB)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,15 +45,19 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run_all.py
 
-# Airflow standalone (scheduler, dag-processor, triggerer, API server + UI) with the four DAGs
-# on the embedded defaults: state in ./data, Airflow's own state in ./airflow-home. Local
+# Airflow on this machine (scheduler, DAG processor, triggerer, API server + UI) with the four
+# DAGs on the embedded defaults: state in ./data, Airflow's own state in ./airflow-home. Local
 # only: it binds 127.0.0.1 and every local user is an admin (no login). DAGs start unpaused.
+# The components are started one by one rather than with `airflow standalone`, which also
+# starts the scheduler's and triggerer's log servers on every network interface (their host
+# is hard-coded); on one machine the API server reads task logs from the local files.
 AIRFLOW_PORT ?= 8080
 AIRFLOW_HOME ?= $(CURDIR)/airflow-home
 AIRFLOW_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
 	AIRFLOW_HOME="$(AIRFLOW_HOME)" \
 	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__EXECUTOR=LocalExecutor \
 	AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
 	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
 	AIRFLOW__API__HOST=127.0.0.1 \
@@ -65,7 +69,13 @@ AIRFLOW_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
 airflow: $(VENV)/.airflow-installed
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
 	$(AIRFLOW_ENV) $(BIN)/airflow pools set fhirflow_warehouse 1 "fhirflow: one warehouse writer (DuckDB)"
-	$(AIRFLOW_ENV) exec $(BIN)/airflow standalone
+	@echo "Airflow UI on http://127.0.0.1:$(AIRFLOW_PORT); Ctrl-C stops every component."
+	$(AIRFLOW_ENV) bash -c 'trap "trap - TERM; kill 0" INT TERM EXIT; \
+		airflow scheduler --skip-serve-logs & \
+		airflow dag-processor & \
+		airflow triggerer --skip-serve-logs & \
+		airflow api-server --host 127.0.0.1 --port $(AIRFLOW_PORT) & \
+		wait'
 
 clean-data:
 	rm -rf data
