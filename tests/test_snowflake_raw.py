@@ -300,3 +300,12 @@ def test_cli_load_warehouse_snowflake_store_s3(
             assert json.loads(status.stdout)["raw"] == {"bundles": 3, "errors": 1, "loads": 1}
     finally:
         moto.stop()
+
+
+def test_stage_errors_never_show_the_secret_key() -> None:
+    from fhirflow.warehouse.snowflake import _redacted, stage_sql
+
+    ddl = stage_sql("S", "s3://b/raw/", aws_key_id="AKIAEXAMPLE", aws_secret_key="wJalr/K7MDENG+bPxRfi")
+    echoed = "SQL compilation error: invalid value 'wJalr/K7MDENG+bPxRfi' for AWS_SECRET_KEY"
+    assert "wJalr" not in _redacted(echoed, ddl)
+    assert "invalid value '***'" in _redacted(echoed, ddl)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -272,6 +273,15 @@ def _quiet_connector() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _redacted(message: str, statement: str) -> str:
+    """The message without any string literal of the statement (keys, in stage DDL), which a
+    compilation error can quote back."""
+    for literal in re.findall(r"'((?:[^'\\]|\\.)*)'", statement):
+        if len(literal) >= 8:
+            message = message.replace(literal, "***")
+    return message
+
+
 def _sf_message(exc: BaseException) -> str:
     msg = getattr(exc, "msg", None) or str(exc)
     return str(msg).strip().splitlines()[0][:300] if str(msg).strip() else type(exc).__name__
@@ -393,8 +403,9 @@ class SnowflakeWarehouse:
                     try:
                         self.con.cursor().execute(self._stage_ddl)
                     except Exception as exc:  # noqa: BLE001 - the statement holds secrets
+                        message = _redacted(_sf_message(exc), self._stage_ddl)
                         raise FhirflowError(
-                            f"cannot create stage {RAW}.{self.stage}: {_sf_message(exc)}"
+                            f"cannot create stage {RAW}.{self.stage}: {message}"
                         ) from None
 
     def last_watermark(self) -> str | None:
