@@ -45,6 +45,7 @@ def test_environment_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> N
         ("FHIRFLOW_LOAD_BATCH_SIZE", "0", "FHIRFLOW_LOAD_BATCH_SIZE"),
         ("FHIRFLOW_LOAD_BATCH_SIZE", "many", "FHIRFLOW_LOAD_BATCH_SIZE"),
         ("FHIRFLOW_LANDING_TTL_HOURS", "-1", "FHIRFLOW_LANDING_TTL_HOURS"),
+        ("FHIRFLOW_DUCKDB_MEMORY_LIMIT", "lots", "FHIRFLOW_DUCKDB_MEMORY_LIMIT"),
     ],
 )
 def test_bad_value_names_the_variable(
@@ -95,3 +96,17 @@ def test_cli_verbose_shows_the_trace(tmp_path: Path) -> None:
     proc = _cli(["--verbose", "status"], {"FHIRFLOW_WAREHOUSE": "oracle"})
     assert proc.returncode == 2
     assert "Traceback" in proc.stderr
+
+
+def test_duckdb_memory_limit_reaches_the_warehouse(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fhirflow.warehouse import open_warehouse
+
+    clean_env.setenv("FHIRFLOW_DUCKDB_MEMORY_LIMIT", "512MB")
+    warehouse = open_warehouse(load_settings(home=tmp_path))
+    try:
+        (limit,) = warehouse.con.execute("select current_setting('memory_limit')").fetchone()
+    finally:
+        warehouse.close()
+    assert limit.replace(" ", "") in {"512.0MB", "488.2MiB", "512MB", "488.2MB"}, limit

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     )
 
     load_batch_size: int = Field(100, gt=0, validation_alias=_env("FHIRFLOW_LOAD_BATCH_SIZE"))
+    # Caps the DuckDB load's memory: DuckDB otherwise caches written blocks up to 80% of RAM.
+    duckdb_memory_limit: str = Field(
+        "2GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        validation_alias=_env("FHIRFLOW_DUCKDB_MEMORY_LIMIT"),
+    )
     max_file_mb: float = Field(64.0, gt=0, validation_alias=_env("FHIRFLOW_MAX_FILE_MB"))
     landing_ttl_hours: float = Field(
         24.0, gt=0, validation_alias=_env("FHIRFLOW_LANDING_TTL_HOURS")

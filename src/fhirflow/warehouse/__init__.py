@@ -123,7 +123,8 @@ def open_warehouse(settings: Settings, kind: str | None = None, *, read_only: bo
         from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(
-            settings.duckdb_path, read_only=read_only, fetch_workers=settings.upload_workers
+            settings.duckdb_path, read_only=read_only, fetch_workers=settings.upload_workers,
+            memory_limit=settings.duckdb_memory_limit,
         )
     if kind == "snowflake":
         from fhirflow.warehouse.snowflake import SnowflakeWarehouse

@@ -85,13 +85,13 @@ from parsed
 """
 
 
-_MEMORY_LIMIT = "2GB"
 _GONE = "listed in the object store but gone when fetched"
 
 
 
 class DuckDBWarehouse:
-    def __init__(self, path: Path, *, read_only: bool = False, fetch_workers: int = 8) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, fetch_workers: int = 8,
+                 memory_limit: str = "2GB") -> None:
         self.path = path
         self.fetch_workers = fetch_workers
         self.description = f"DuckDB {path}"
@@ -108,7 +108,8 @@ class DuckDBWarehouse:
         if not read_only:
             # DuckDB keeps written table blocks cached up to 80% of RAM by default, so the
             # load's RSS would grow with the corpus; a cap keeps it flat (blocks are on disk).
-            self.con.execute(f"set memory_limit = '{_MEMORY_LIMIT}'")
+            # FHIRFLOW_DUCKDB_MEMORY_LIMIT; 1 GB is too little for 100-file batches.
+            self.con.execute(f"set memory_limit = '{memory_limit}'")
 
     def close(self) -> None:
         self.con.close()
