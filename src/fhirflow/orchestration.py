@@ -507,9 +507,7 @@ def check_dbt(settings: Settings) -> dict[str, str]:
 
 def invoke_dbt(settings: Settings, command: str, *, target_path: Path | None = None) -> None:
     """A dbt command with no run results to summarise (deps, debug, docs generate)."""
-    from dbt.cli.main import dbtRunner
-
-    from fhirflow.transform import dbt_args, dbt_environment
+    from fhirflow.transform import dbt_args, invoke
 
     args = ["--no-use-colors", *dbt_args(settings, command)]
     i = args.index("--target-path")
@@ -517,10 +515,7 @@ def invoke_dbt(settings: Settings, command: str, *, target_path: Path | None = N
         del args[i : i + 2]  # neither subcommand takes --target-path
     elif target_path is not None:
         args[i + 1] = str(target_path)
-    with exported(dbt_environment(settings)):
-        outcome = dbtRunner().invoke(args)
-    if outcome.exception is not None:
-        raise FhirflowError(f"dbt {command} could not run: {outcome.exception}")
+    outcome = invoke(settings, args, command)
     if not outcome.success:
         raise FhirflowError(f"dbt {command} failed; see the task log above")
     log.info("dbt %s succeeded", command)

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fhirflow.config import exported
 from fhirflow.errors import FhirflowError
@@ -119,23 +119,32 @@ def run_dbt(
     quiet: bool = True,
 ) -> TransformResult:
     """Run one dbt command in this process and summarise run_results.json."""
-    from dbt.cli.main import dbtRunner
-
     started = time.perf_counter()
     args = dbt_args(settings, command, select=select, full_refresh=full_refresh, extra=extra)
     if quiet:
         args = ["--quiet", "--no-use-colors", *args]
+    outcome = invoke(settings, args, command)
+    target = dbt_target_path(settings)
+    result = summarise_run_results(target, command=command)
+    result.success = bool(outcome.success)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def invoke(settings: Settings, args: list[str], command: str) -> Any:
+    """dbt in this process with the environment profiles.yml reads; its dbtRunnerResult.
+
+    Raises when dbt could not run at all; failed models and tests are the caller's to read.
+    """
+    from dbt.cli.main import dbtRunner
+
     if settings.warehouse == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     with exported(dbt_environment(settings)):
         outcome = dbtRunner().invoke(args)
     if outcome.exception is not None:
         raise FhirflowError(f"dbt {command} could not run: {_first_line(outcome.exception)}")
-    target = dbt_target_path(settings)
-    result = summarise_run_results(target, command=command)
-    result.success = bool(outcome.success)
-    result.seconds = time.perf_counter() - started
-    return result
+    return outcome
 
 
 def _first_line(exc: BaseException) -> str:
