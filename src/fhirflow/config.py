@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         return f"{self.aws_s3_prefix}/patients/" if self.aws_s3_prefix else "patients/"
 
     @property
+    def max_file_bytes(self) -> int:
+        """FHIRFLOW_MAX_FILE_MB in bytes: files above it are quarantined, not loaded."""
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
     def resolved_dbt_target(self) -> str:
         return self.dbt_target or self.warehouse
 
