@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 ARGS ?=
+PY_SOURCES := src tests dags benchmarks
 
 .PHONY: run test lint bench airflow clean-data lock help
 
@@ -13,7 +14,7 @@ help:
 	@echo "make run    generate patients and run the whole pipeline once (embedded DuckDB)"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks in benchmarks/"
-	@echo "make lint   SQLFluff over the dbt models"
+	@echo "make lint   ruff over the Python code, SQLFluff over the dbt models"
 	@echo "make airflow  Airflow on 127.0.0.1:$(AIRFLOW_PORT) running the four DAGs (embedded DuckDB)"
 
 $(BIN)/python:
@@ -38,9 +39,12 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest $(ARGS)
 
-# SQLFluff renders the models with dbt (dbt templater) against a scratch DuckDB file.
+# ruff (rules in pyproject.toml), then SQLFluff even when ruff found problems. SQLFluff renders
+# the models with dbt (dbt templater) against a scratch DuckDB file.
 lint: $(VENV)/.test-installed
-	FHIRFLOW_DUCKDB_PATH=$${TMPDIR:-/tmp}/fhirflow-lint.duckdb $(BIN)/sqlfluff lint dbt/models
+	$(BIN)/ruff check $(PY_SOURCES); ruff=$$?; \
+	FHIRFLOW_DUCKDB_PATH=$${TMPDIR:-/tmp}/fhirflow-lint.duckdb $(BIN)/sqlfluff lint dbt/models \
+	&& exit $$ruff
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run_all.py
