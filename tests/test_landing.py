@@ -129,3 +129,31 @@ def test_clean_command_reports_what_it_did(settings: Settings, synthea_dir: Path
     assert proc.returncode == 0, proc.stderr
     assert "kept: not uploaded yet" in proc.stdout and "removed" in proc.stdout
     assert len(list_landed(settings.landing_dir)) == 4
+
+
+def test_landing_copies_are_fsynced_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A crash after an un-fsynced rename can leave an empty or truncated file under the final
+    # name, which upload would then send. Every copy into landing is flushed to disk first.
+    from fhirflow.landing import copy_atomic
+
+    source = tmp_path / "a.json"
+    source.write_bytes(b'{"resourceType": "Bundle"}')
+    target = tmp_path / "landing" / "p" / "a.json"
+    synced: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        assert str(src) in synced, "renamed before its data was fsynced"
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    copy_atomic(source, target)
+    assert target.read_bytes() == source.read_bytes()
+    assert [p for p in target.parent.iterdir() if p.name.startswith(".")] == []

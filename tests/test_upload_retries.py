@@ -62,7 +62,7 @@ def test_local_put_retries_transient_io_errors(settings: Settings,
             raise OSError(errno.EIO, "I/O error")
         return real_replace(src, dst)
 
-    monkeypatch.setattr("fhirflow.store.os.replace", flaky_replace)
+    monkeypatch.setattr("fhirflow.atomic.os.replace", flaky_replace)
     monkeypatch.setattr("fhirflow.store.time.sleep", lambda s: None)
     seen: list[tuple[int, int, int, int]] = []
     result = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
@@ -81,7 +81,7 @@ def test_persistent_store_failure_is_one_error_and_nothing_confirmed(
     def broken(src, dst):  # noqa: ANN001, ANN202
         raise OSError(errno.EIO, "I/O error")
 
-    monkeypatch.setattr("fhirflow.store.os.replace", broken)
+    monkeypatch.setattr("fhirflow.atomic.os.replace", broken)
     monkeypatch.setattr("fhirflow.store.time.sleep", lambda s: None)
     with pytest.raises(FhirflowError, match="upload of p0/b0.json failed") as info:
         upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fhirflow.atomic import copy_atomic
+from fhirflow.atomic import write_atomic as write_atomic  # re-exported for the generator
 from fhirflow.errors import FhirflowError
 
 RUN_LEVEL_DIR = "_run"
@@ -84,24 +84,6 @@ def landing_relpath(filename: str, patient_id: str | None) -> str:
     if is_run_level(filename) or not patient_id:
         return f"{RUN_LEVEL_DIR}/{filename}"
     return f"{patient_id}/{filename}"
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write a file so readers never see half of it: temp file, fsync, rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-
-
-def copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from fhirflow.atomic import copy_atomic
 from fhirflow.errors import FhirflowError
 
 if TYPE_CHECKING:
@@ -142,14 +143,7 @@ class LocalStore:
         target = self._path(key)
 
         def put() -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
-            with path.open("rb") as src, tmp.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, target)
+            copy_atomic(path, target)
 
         self._retry(put, f"writing {key}")
 
