@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from fhirflow.config import Settings, load_settings
 from fhirflow.load import run_load
 from fhirflow.store import LocalStore
@@ -65,7 +66,7 @@ def upload_and_load(settings: Settings):
     try:
         res = run_load(store, wh, prefix=settings.patients_prefix,
                        batch_size=settings.load_batch_size,
-                       max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+                       max_file_bytes=settings.max_file_bytes)
     finally:
         wh.close()
     return up, res

@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fhirflow.errors import FhirflowError
+from fhirflow.errors import FhirflowError, first_line
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
@@ -472,8 +472,8 @@ def export_tables(cursor: Any, out_dir: Path, *, schemas: dict[str, str] | None 
         try:
             cursor.execute(table_sql(table, schemas))
         except Exception as exc:  # the driver's own error types differ per warehouse
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FhirflowError(f"cannot read {table.name} from the warehouse ({first}); "
+            raise FhirflowError(f"cannot read {table.name} from the warehouse "
+                                f"({first_line(exc)}); "
                                 "run `fhirflow transform` first") from None
         names = [d[0].lower() for d in cursor.description]
         format_row = _row_formatter(table, names)
@@ -515,7 +515,7 @@ def export_csv(settings: Settings, out_dir: Path,
                 con = duckdb.connect(str(settings.duckdb_path))
         except duckdb.IOException as exc:
             raise FhirflowError(f"cannot open {settings.duckdb_path}: "
-                                f"{str(exc).splitlines()[0]}") from None
+                                f"{first_line(exc)}") from None
         try:
             return export_tables(con.cursor(), out_dir, tables=tables)
         finally:
@@ -545,7 +545,7 @@ def _export_snowflake(settings: Settings, out_dir: Path,
     try:
         con = snowflake.connector.connect(**{k: v for k, v in params.items() if v is not None})
     except Exception as exc:
-        raise FhirflowError(f"cannot connect to Snowflake: {str(exc).splitlines()[0]}") from None
+        raise FhirflowError(f"cannot connect to Snowflake: {first_line(exc)}") from None
     try:
         return export_tables(con.cursor(), out_dir, tables=tables)
     finally:

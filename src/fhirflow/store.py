@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from fhirflow.atomic import copy_atomic
-from fhirflow.errors import FhirflowError
+from fhirflow.errors import FhirflowError, first_line
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
@@ -104,11 +104,6 @@ def _transient_os_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
-
 class LocalStore:
     """A folder standing in for a bucket: `<root>/<key>`; writes are atomic renames."""
 
@@ -127,9 +122,9 @@ class LocalStore:
         try:
             return with_retries(op, attempts=self.attempts, transient=_transient_os_error)
         except FileNotFoundError as exc:
-            raise ObjectMissing(f"{action}: {_first_line(exc)}") from exc
+            raise ObjectMissing(f"{action}: {first_line(exc)}") from exc
         except OSError as exc:
-            raise StoreError(f"{action} in {self.description} failed: {_first_line(exc)}") from exc
+            raise StoreError(f"{action} in {self.description} failed: {first_line(exc)}") from exc
 
     def check(self) -> None:
         def probe() -> None:
@@ -256,7 +251,7 @@ class S3Store:
         except ConnectionError as exc:
             where = self.endpoint_url or "S3"
             raise StoreError(
-                f"{action}: cannot reach {where} ({_first_line(exc)}) after {self.attempts} "
+                f"{action}: cannot reach {where} ({first_line(exc)}) after {self.attempts} "
                 "attempts; check AWS_ENDPOINT_URL and the network, then re-run"
             ) from None
         except ClientError as exc:
@@ -273,9 +268,9 @@ class S3Store:
                     f"{action}: access denied to {self.description} ({code}); check the AWS "
                     "credentials and the bucket policy"
                 ) from None
-            raise StoreError(f"{action} on {self.description} failed: {_first_line(exc)}") from None
+            raise StoreError(f"{action} on {self.description} failed: {first_line(exc)}") from None
         except BotoCoreError as exc:
-            raise StoreError(f"{action} on {self.description} failed: {_first_line(exc)}") from None
+            raise StoreError(f"{action} on {self.description} failed: {first_line(exc)}") from None
 
     def check(self) -> None:
         try:

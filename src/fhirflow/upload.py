@@ -12,13 +12,13 @@ import fcntl
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fhirflow.errors import FhirflowError
+from fhirflow.errors import FhirflowError, first_line
 from fhirflow.landing import LandedFile, file_sha256, iter_landed
 from fhirflow.store import ObjectStore
 
@@ -70,13 +70,6 @@ class UploadLedger:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def plan(self, relpath: str, sha256: str, size: int, key: str) -> None:
-        with self._db:
-            self._db.execute(
-                "insert into uploads values (?, ?, ?, ?, 'pending', ?)",
-                (relpath, sha256, size, key, _now_iso()),
-            )
-
     def plan_many(self, plans: list[tuple[str, str, int, str]]) -> None:
         """Record (relpath, sha256, size, key) rows as pending, in one transaction."""
         now = _now_iso()
@@ -101,21 +94,6 @@ class UploadLedger:
                 "where object_key = ? and status = 'pending'",
                 (new_key, _now_iso(), old_key),
             )
-
-    def pending(self) -> list[tuple[str, str]]:
-        """(relpath, object_key) of uploads planned but not confirmed."""
-        return self._db.execute(
-            "select relpath, object_key from uploads where status = 'pending' order by 2"
-        ).fetchall()
-
-    def uploaded_key(self, relpath: str) -> str | None:
-        """The key of the newest confirmed upload of this landed path."""
-        row = self._db.execute(
-            "select object_key from uploads where relpath = ? and status = 'done' "
-            "order by object_key desc limit 1",
-            (relpath,),
-        ).fetchone()
-        return row[0] if row else None
 
 
 def _now_iso() -> str:
@@ -198,10 +176,10 @@ def upload_landing(
                         future.result()
                     except FhirflowError as exc:
                         raise FhirflowError(f"upload of {landed.relpath} failed: {exc}") from exc
-                    except Exception as exc:  # noqa: BLE001 - reported as one line below
+                    except Exception as exc:  # any library's error, reported as one line
                         raise FhirflowError(
                             f"upload of {landed.relpath} to {store.description} failed: "
-                            f"{_short(exc)}; re-run once the store is reachable "
+                            f"{first_line(exc)}; re-run once the store is reachable "
                             "(finished files are not uploaded again)"
                         ) from exc
                     ledger.confirm(key)
@@ -232,11 +210,6 @@ def _upload_lock(state_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
 
 
 def is_uploaded(state_dir: Path, store: ObjectStore) -> Callable[[LandedFile], bool]:

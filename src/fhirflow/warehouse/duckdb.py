@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from fhirflow.errors import FhirflowError
+from fhirflow.errors import FhirflowError, first_line
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
 from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
 
@@ -102,7 +102,7 @@ class DuckDBWarehouse:
             self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             raise FhirflowError(
-                f"cannot open {path}: {str(exc).splitlines()[0]} "
+                f"cannot open {path}: {first_line(exc)} "
                 "(DuckDB allows one writing process; is another fhirflow or dbt running?)"
             ) from None
         if not read_only:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fhirflow.errors import ConfigError, FhirflowError
+from fhirflow.errors import ConfigError, FhirflowError, first_line
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
 from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
 
@@ -282,11 +282,6 @@ def _redacted(message: str, statement: str) -> str:
     return message
 
 
-def _sf_message(exc: BaseException) -> str:
-    msg = getattr(exc, "msg", None) or str(exc)
-    return str(msg).strip().splitlines()[0][:300] if str(msg).strip() else type(exc).__name__
-
-
 class SnowflakeWarehouse:
     """The Warehouse Protocol on Snowflake through snowflake-connector-python."""
 
@@ -347,7 +342,7 @@ class SnowflakeWarehouse:
         except snowflake.connector.errors.Error as exc:
             raise FhirflowError(
                 f"cannot connect to Snowflake account {settings.snowflake_account!r} as "
-                f"{settings.snowflake_user!r}: {_sf_message(exc)}; check the SNOWFLAKE_* "
+                f"{settings.snowflake_user!r}: {first_line(exc)}; check the SNOWFLAKE_* "
                 "variables"
             ) from None
         stage_ddl = None
@@ -381,7 +376,7 @@ class SnowflakeWarehouse:
             cur.execute(sql, params)
         except snowflake.connector.errors.Error as exc:
             first = " ".join(sql.split())[:60]
-            raise FhirflowError(f"Snowflake rejected `{first}...`: {_sf_message(exc)}") from None
+            raise FhirflowError(f"Snowflake rejected `{first}...`: {first_line(exc)}") from None
         return cur
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -403,7 +398,7 @@ class SnowflakeWarehouse:
                     try:
                         self.con.cursor().execute(self._stage_ddl)
                     except Exception as exc:  # noqa: BLE001 - the statement holds secrets
-                        message = _redacted(_sf_message(exc), self._stage_ddl)
+                        message = _redacted(first_line(exc), self._stage_ddl)
                         raise FhirflowError(
                             f"cannot create stage {RAW}.{self.stage}: {message}"
                         ) from None
