@@ -19,6 +19,7 @@ import pytest
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.load import list_new_files, load_batch, run_load
 from fhirflow.store import LocalStore, StoredObject
+from fhirflow.warehouse import reasons as why
 from fhirflow.warehouse import snowflake as sf
 from fhirflow.warehouse.snowflake import SnowflakeWarehouse
 
@@ -84,11 +85,11 @@ def test_load_quarantine_watermark_and_rerun(warehouse: SnowflakeWarehouse,
     assert result.files_loaded == 5 and result.files_failed == 5
     errors = dict(rows(warehouse, "select OBJECT_KEY, REASON from RAW.LOAD_ERRORS"))
     reasons = {k.split("-")[-1]: v for k, v in errors.items()}
-    assert "invalid JSON" in reasons["invalid.json"]
-    assert "invalid JSON" in reasons["truncated.json"]
-    assert reasons["empty.json"] == "empty file"
-    assert "not a FHIR Bundle" in reasons["patient.json"]
-    assert reasons["latin1.json"] == "not UTF-8 text"
+    # The same reason texts as the DuckDB loader's (test_load_quarantine).
+    assert reasons["invalid.json"] == reasons["truncated.json"] == why.INVALID_JSON
+    assert reasons["empty.json"] == why.EMPTY
+    assert reasons["patient.json"] == why.NOT_A_BUNDLE
+    assert reasons["latin1.json"] == why.NOT_UTF8
     assert warehouse.last_watermark() == PREFIX + "2026-104-latin1.json"
     types = rows(warehouse, "select distinct BUNDLE:type::string from RAW.FHIR_BUNDLES")
     assert types == [("transaction",)]
@@ -309,3 +310,4 @@ def test_stage_errors_never_show_the_secret_key() -> None:
     echoed = "SQL compilation error: invalid value 'wJalr/K7MDENG+bPxRfi' for AWS_SECRET_KEY"
     assert "wJalr" not in _redacted(echoed, ddl)
     assert "invalid value '***'" in _redacted(echoed, ddl)
+

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fhirflow.store import ObjectStore, StoredObject
-from fhirflow.warehouse import BatchResult, Rejected, Warehouse
+from fhirflow.warehouse import BatchResult, Rejected, Warehouse, reasons
 
 # Uploads running in parallel can finish out of key order, so a key slightly below the
 # watermark may appear after the watermark passed it. Listing re-reads this window below
@@ -100,11 +100,7 @@ def load_batch(
     """Load one batch and advance the watermark in the same transaction."""
     started = datetime.now(UTC)
     too_big = [o for o in objects if o.size > max_file_bytes]
-    rejected = [
-        Rejected(o.key, o.size, f"file of {o.size} bytes is over the {max_file_bytes}-byte limit "
-                 "(FHIRFLOW_MAX_FILE_MB)")
-        for o in too_big
-    ]
+    rejected = [Rejected(o.key, o.size, reasons.too_big(o.size, max_file_bytes)) for o in too_big]
     readable = [o for o in objects if o.size <= max_file_bytes]
     return warehouse.load_batch(
         new_load_id(), readable, store, rejected=rejected, started_at=started

@@ -15,7 +15,8 @@ import duckdb
 
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
+from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, reasons, utcnow
+from fhirflow.warehouse.reasons import sql_literal
 
 _DDL = """
 create schema if not exists raw;
@@ -52,7 +53,7 @@ create table if not exists raw.load_errors (
 # each file once here: `json_extract_string` with a list of paths parses the document a
 # single time, and raises on invalid JSON, which `try()` turns into NULL. (The insert's cast
 # to JSON is the only other parse.)
-_CLASSIFY = """
+_CLASSIFY = f"""
 create or replace temp table _classified as
 with files as (
     select f.key, b.size, sha256(b.content) as content_hash, try(decode(b.content)) as text
@@ -74,18 +75,15 @@ select
     text,
     fields[2] as bundle_type,
     case
-        when size = 0 then 'empty file'
-        when text is null then 'not UTF-8 text'
-        when starts_with(text, chr(65279)) then 'starts with a byte-order mark (not allowed in JSON)'
-        when fields is null then 'invalid JSON (malformed or truncated)'
-        when fields[1] is distinct from 'Bundle' or not starts_with(ltrim(text), '{')
-            then 'valid JSON but not a FHIR Bundle (resourceType is not "Bundle")'
+        when size = 0 then {sql_literal(reasons.EMPTY)}
+        when text is null then {sql_literal(reasons.NOT_UTF8)}
+        when starts_with(text, chr(65279)) then {sql_literal(reasons.BYTE_ORDER_MARK)}
+        when fields is null then {sql_literal(reasons.INVALID_JSON)}
+        when fields[1] is distinct from 'Bundle' or not starts_with(ltrim(text), '{{')
+            then {sql_literal(reasons.NOT_A_BUNDLE)}
     end as reason
 from parsed
 """
-
-
-_GONE = "listed in the object store but gone when fetched"
 
 
 
@@ -235,7 +233,7 @@ class DuckDBWarehouse:
             elif local.is_file():
                 out.append((obj.key, str(local)))
             else:
-                vanished.append(Rejected(obj.key, obj.size, _GONE))
+                vanished.append(Rejected(obj.key, obj.size, reasons.GONE))
         if remote:
             def fetch(item: tuple[StoredObject, Path]) -> bool:
                 try:
@@ -249,7 +247,7 @@ class DuckDBWarehouse:
                     if ok:
                         out.append((obj.key, str(path)))
                     else:
-                        vanished.append(Rejected(obj.key, obj.size, _GONE))
+                        vanished.append(Rejected(obj.key, obj.size, reasons.GONE))
         return out, vanished
 
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from fhirflow.errors import ConfigError, FhirflowError, first_line
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
+from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, reasons, utcnow
+from fhirflow.warehouse.reasons import sql_literal
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
@@ -112,8 +113,8 @@ PARSE_TEXT: tuple[str, ...] = (
 select FILENAME, try_parse_json(TEXT), CONTENT_HASH
 from FHIRFLOW_INCOMING_TEXT
 where TEXT <> '' and try_parse_json(TEXT) is not null""",
-    """insert into FHIRFLOW_COPY_RESULT
-select FILENAME, 'LOAD_FAILED', 1, 0, 1, 'invalid JSON (malformed or truncated)'
+    f"""insert into FHIRFLOW_COPY_RESULT
+select FILENAME, 'LOAD_FAILED', 1, 0, 1, {sql_literal(reasons.INVALID_JSON)}
 from FHIRFLOW_INCOMING_TEXT
 where TEXT <> '' and try_parse_json(TEXT) is null""",
 )
@@ -121,7 +122,7 @@ where TEXT <> '' and try_parse_json(TEXT) is null""",
 # The key of a loaded row: COPY reports METADATA$FILENAME and the result's FILE relative to
 # the stage or as a full URL depending on the stage; matching on the stage-relative path as a
 # suffix works for both.
-CLASSIFY = """create or replace temporary table FHIRFLOW_CLASSIFIED as
+CLASSIFY = f"""create or replace temporary table FHIRFLOW_CLASSIFIED as
 with matched as (
     select f.OBJECT_KEY, i.BUNDLE, i.CONTENT_HASH
     from FHIRFLOW_BATCH_FILES as f
@@ -147,12 +148,12 @@ select
     m.BUNDLE,
     m.CONTENT_HASH,
     case
-        when f.FILE_SIZE = 0 then 'empty file'
+        when f.FILE_SIZE = 0 then {sql_literal(reasons.EMPTY)}
         when e.OBJECT_KEY is not null then e.FIRST_ERROR
-        when r.N_ROWS is null then 'no JSON document in the file'
-        when r.N_ROWS > 1 then 'more than one JSON document in the file'
+        when r.N_ROWS is null then {sql_literal(reasons.NO_DOCUMENT)}
+        when r.N_ROWS > 1 then {sql_literal(reasons.MANY_DOCUMENTS)}
         when m.BUNDLE:resourceType::string is distinct from 'Bundle'
-            then 'valid JSON but not a FHIR Bundle (resourceType is not "Bundle")'
+            then {sql_literal(reasons.NOT_A_BUNDLE)}
     end as REASON
 from FHIRFLOW_BATCH_FILES as f
 left join rows_per_file as r on r.OBJECT_KEY = f.OBJECT_KEY
@@ -504,19 +505,17 @@ class SnowflakeWarehouse:
         with ThreadPoolExecutor(max_workers=max(1, min(self.fetch_workers, len(objects)))) as pool:
             for obj, data in zip(objects, pool.map(fetch, objects), strict=True):
                 if data is None:
-                    rejected.append(Rejected(obj.key, obj.size,
-                                             "listed in the object store but gone when fetched"))
+                    rejected.append(Rejected(obj.key, obj.size, reasons.GONE))
                     continue
                 if not data:
                     continue  # classified as 'empty file' from its size
                 if data.startswith(b"\xef\xbb\xbf"):
-                    rejected.append(Rejected(obj.key, obj.size,
-                                             "starts with a byte-order mark (not allowed in JSON)"))
+                    rejected.append(Rejected(obj.key, obj.size, reasons.BYTE_ORDER_MARK))
                     continue
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError:
-                    rejected.append(Rejected(obj.key, obj.size, "not UTF-8 text"))
+                    rejected.append(Rejected(obj.key, obj.size, reasons.NOT_UTF8))
                     continue
                 path = obj.key.removeprefix(self.stage_prefix)
                 rows.append((path, text, hashlib.sha256(data).hexdigest()))
