@@ -20,7 +20,7 @@ from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.load import list_new_files, load_batch, run_load
 from fhirflow.store import LocalStore, StoredObject
 from fhirflow.warehouse import reasons as why
-from fhirflow.warehouse import snowflake as sf
+from fhirflow.warehouse.snowflake import sql as sf
 from fhirflow.warehouse.snowflake import SnowflakeWarehouse
 
 fakesnow = pytest.importorskip("fakesnow")
@@ -304,10 +304,10 @@ def test_cli_load_warehouse_snowflake_store_s3(
 
 
 def test_stage_errors_never_show_the_secret_key() -> None:
-    from fhirflow.warehouse.snowflake import _redacted, stage_sql
+    from fhirflow.warehouse.snowflake.client import redacted
+    from fhirflow.warehouse.snowflake.sql import stage_sql
 
     ddl = stage_sql("S", "s3://b/raw/", aws_key_id="AKIAEXAMPLE", aws_secret_key="wJalr/K7MDENG+bPxRfi")
     echoed = "SQL compilation error: invalid value 'wJalr/K7MDENG+bPxRfi' for AWS_SECRET_KEY"
-    assert "wJalr" not in _redacted(echoed, ddl)
-    assert "invalid value '***'" in _redacted(echoed, ddl)
-
+    assert "wJalr" not in redacted(echoed, ddl)
+    assert "invalid value '***'" in redacted(echoed, ddl)

@@ -1,0 +1,279 @@
+"""RAW layer on Snowflake (production): COPY INTO from an external S3 stage.
+
+One batch, in order:
+
+1. the batch's files go into a session temp table (FHIRFLOW_BATCH_FILES);
+2. the files' JSON reaches the session temp table FHIRFLOW_INCOMING, either by
+   `COPY INTO ... FILES = (...) ON_ERROR = CONTINUE FORCE = TRUE` from the external stage
+   (mode "copy", the default) or by the loader fetching each object and inserting its text for
+   TRY_PARSE_JSON (mode "insert": no stage needed; the only mode fakesnow can run). COPY's
+   per-file result rows go to FHIRFLOW_COPY_RESULT;
+3. one SQL statement classifies every file of the batch (loaded once, or the reason not);
+4. BEGIN; insert the good bundles into RAW.FHIR_BUNDLES with an anti-join on OBJECT_KEY (so
+   a file is in RAW once even though FORCE = TRUE bypasses COPY's own load history); insert
+   the bad ones into RAW.LOAD_ERRORS; insert the RAW.LOAD_WATERMARK row; COMMIT.
+
+COPY goes into a temp table rather than straight into RAW.FHIR_BUNDLES because COPY cannot
+filter (no WHERE, no join): deduplication and the Bundle check need a second statement, and
+RAW must only ever see the result of the whole transaction.
+
+The SQL text is in `sql.py`, the session (connect, errors, transactions, secrets) in
+`client.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fhirflow.errors import ConfigError
+from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
+from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, reasons, utcnow
+from fhirflow.warehouse.snowflake import client
+from fhirflow.warehouse.snowflake.sql import (
+    BATCH_ERRORS,
+    BATCH_TABLES,
+    BATCH_TOTALS,
+    CLASSIFY,
+    DDL,
+    ERROR_TEXT_LIMIT,
+    FILE_FORMAT_DDL,
+    INSERT_BATCH_FILE,
+    INSERT_BUNDLES,
+    INSERT_COPY_RESULT,
+    INSERT_ERRORS,
+    INSERT_REJECTED,
+    INSERT_TEXT,
+    INSERT_WATERMARK,
+    LAST_WATERMARK,
+    MAX_FILES_PER_COPY,
+    PARSE_TEXT,
+    RAW,
+    RAW_COUNTS,
+    RECENT_LOADS,
+    copy_sql,
+    count_sql,
+    known_keys_sql,
+    model_relations_sql,
+    stage_sql,
+    stage_url,
+)
+
+if TYPE_CHECKING:
+    from fhirflow.config import Settings
+
+
+class SnowflakeWarehouse:
+    """The Warehouse Protocol on Snowflake through snowflake-connector-python."""
+
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        description: str,
+        mode: str = "copy",
+        stage: str = "FHIR_BUNDLES_STAGE",
+        stage_prefix: str = "",
+        stage_ddl: str | None = None,
+        bucket: str | None = None,
+        fetch_workers: int = 8,
+    ) -> None:
+        if mode not in {"copy", "insert"}:
+            raise ConfigError(f"FHIRFLOW_SNOWFLAKE_LOAD_MODE: use 'copy' or 'insert', not {mode!r}")
+        self.con = connection
+        self._client = client.Client(connection)
+        self.description = description
+        self.mode = mode
+        self.stage = stage
+        # Object keys relative to the stage URL (the stage sits at s3://bucket/<prefix>/).
+        self.stage_prefix = f"{stage_prefix.strip('/')}/" if stage_prefix.strip("/") else ""
+        self._stage_ddl = stage_ddl
+        self.bucket = bucket
+        self.fetch_workers = fetch_workers
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SnowflakeWarehouse:
+        connection = client.connect(settings, schema=RAW)
+        stage_ddl = None
+        if settings.snowflake_load_mode == "copy":
+            secret = settings.aws_secret_access_key
+            stage_ddl = stage_sql(
+                settings.snowflake_stage,
+                stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
+                storage_integration=settings.snowflake_storage_integration,
+                aws_key_id=settings.aws_access_key_id,
+                aws_secret_key=secret.get_secret_value() if secret else None,
+            )
+        return cls(
+            connection,
+            description=f"Snowflake {settings.snowflake_account}/{settings.snowflake_database}",
+            mode=settings.snowflake_load_mode,
+            stage=settings.snowflake_stage,
+            stage_prefix=settings.aws_s3_prefix,
+            stage_ddl=stage_ddl,
+            bucket=settings.aws_s3_bucket,
+            fetch_workers=settings.upload_workers,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _execute(self, sql: str, params: Any = None) -> Any:
+        return self._client.execute(sql, params)
+
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._client.executemany(sql, rows)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the Protocol ---------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        for statement in DDL:
+            self._execute(statement)
+        if self.mode == "copy":
+            self._execute(FILE_FORMAT_DDL)
+            if self._stage_ddl:
+                self._client.execute_secret(self._stage_ddl,
+                                            f"cannot create stage {RAW}.{self.stage}")
+
+    def last_watermark(self) -> str | None:
+        row = self._execute(LAST_WATERMARK).fetchone()
+        return row[0] if row else None
+
+    def known_keys(self, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i : i + 1000]
+            rows = self._execute(known_keys_sql(len(chunk)), chunk + chunk).fetchall()
+            found |= {r[0] for r in rows}
+        return found
+
+    def load_batch(
+        self,
+        load_id: str,
+        objects: list[StoredObject],
+        store: ObjectStore,
+        *,
+        rejected: list[Rejected],
+        started_at: datetime,
+    ) -> BatchResult:
+        result = BatchResult(load_id=load_id, files_seen=len(objects) + len(rejected))
+        for statement in BATCH_TABLES:
+            self._execute(statement)
+        self._executemany(
+            INSERT_BATCH_FILE,
+            [(o.key, o.key.removeprefix(self.stage_prefix), o.size) for o in objects],
+        )
+        rejected = list(rejected)
+        if objects:
+            if self.mode == "copy":
+                self._check_store(store)
+                for i in range(0, len(objects), MAX_FILES_PER_COPY):
+                    chunk = objects[i : i + MAX_FILES_PER_COPY]
+                    self._copy(chunk)
+            else:
+                rejected += self._insert_texts(objects, store)
+        self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason) for r in rejected])
+        self._execute(CLASSIFY)
+
+        watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
+        now = utcnow()
+        with self._client.transaction():
+            self._execute(INSERT_BUNDLES, (load_id, now))
+            self._execute(INSERT_ERRORS, (load_id, now))
+            loaded, size = self._execute(BATCH_TOTALS, (load_id,)).fetchone()
+            errors = self._execute(BATCH_ERRORS, (load_id,)).fetchall()
+            result.files_loaded = int(loaded)
+            result.bytes_loaded = int(size or 0)
+            result.errors = [Rejected(k, int(s) if s is not None else 0, r) for k, s, r in errors]
+            result.files_failed = len(result.errors)
+            result.watermark = watermark
+            self._insert_watermark(result.watermark_row(started_at))
+        return result
+
+    def _insert_watermark(self, row: tuple[Any, ...]) -> None:
+        self._execute(INSERT_WATERMARK, row)
+
+    def _check_store(self, store: ObjectStore) -> None:
+        if getattr(store, "bucket", None) != self.bucket:
+            raise ConfigError(
+                "COPY INTO reads the files from the S3 stage: use --store s3 with "
+                "AWS_S3_BUCKET, or FHIRFLOW_SNOWFLAKE_LOAD_MODE=insert"
+            )
+
+    def _copy(self, objects: list[StoredObject]) -> None:
+        cur = self._execute(copy_sql(self.stage, [o.key.removeprefix(self.stage_prefix)
+                                                  for o in objects]))
+        columns = [d[0].lower() for d in cur.description or []]
+        rows = []
+        for values in cur.fetchall():
+            row = dict(zip(columns, values, strict=False))
+            if "file" not in row:
+                continue  # "Copy executed with 0 files processed."
+            error = row.get("first_error")
+            rows.append((
+                row["file"], row.get("status"), row.get("rows_parsed"), row.get("rows_loaded"),
+                row.get("errors_seen"), str(error)[:ERROR_TEXT_LIMIT] if error else None,
+            ))
+        self._executemany(INSERT_COPY_RESULT, rows)
+
+    def _insert_texts(self, objects: list[StoredObject], store: ObjectStore) -> list[Rejected]:
+        """Mode insert: fetch objects (bounded threads), send their text for TRY_PARSE_JSON."""
+
+        def fetch(obj: StoredObject) -> bytes | None:
+            try:
+                return store.get_bytes(obj.key)
+            except ObjectMissing:
+                return None
+
+        rejected: list[Rejected] = []
+        rows: list[tuple[str, str, str]] = []
+        pending_bytes = 0
+        with ThreadPoolExecutor(max_workers=max(1, min(self.fetch_workers, len(objects)))) as pool:
+            for obj, data in zip(objects, pool.map(fetch, objects), strict=True):
+                if data is None:
+                    rejected.append(Rejected(obj.key, obj.size, reasons.GONE))
+                    continue
+                if not data:
+                    continue  # classified as 'empty file' from its size
+                if data.startswith(b"\xef\xbb\xbf"):
+                    rejected.append(Rejected(obj.key, obj.size, reasons.BYTE_ORDER_MARK))
+                    continue
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    rejected.append(Rejected(obj.key, obj.size, reasons.NOT_UTF8))
+                    continue
+                path = obj.key.removeprefix(self.stage_prefix)
+                rows.append((path, text, hashlib.sha256(data).hexdigest()))
+                pending_bytes += len(data)
+                if pending_bytes > 32 * 1024 * 1024:
+                    self._executemany(INSERT_TEXT, rows)
+                    rows, pending_bytes = [], 0
+        self._executemany(INSERT_TEXT, rows)
+        for statement in PARSE_TEXT:
+            self._execute(statement)
+        return rejected
+
+    def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
+        rows = self._execute(RECENT_LOADS, (limit,)).fetchall()
+        return [
+            LoadRecord(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7], r[8])
+            for r in rows
+        ]
+
+    def raw_counts(self) -> dict[str, int]:
+        row = self._execute(RAW_COUNTS).fetchone()
+        return {"bundles": int(row[0]), "errors": int(row[1]), "loads": int(row[2])}
+
+    def model_counts(self) -> dict[str, dict[str, int]]:
+        schemas = [s.upper() for s in MODEL_SCHEMAS]
+        relations = self._execute(model_relations_sql(len(schemas)), schemas).fetchall()
+        counts: dict[str, dict[str, int]] = {schema: {} for schema in MODEL_SCHEMAS}
+        for schema, name in relations:
+            (n,) = self._execute(count_sql(schema, name)).fetchone()
+            counts[schema.lower()][name.lower()] = int(n)
+        return counts
