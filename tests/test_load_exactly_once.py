@@ -220,3 +220,17 @@ def test_crash_mid_upload_then_rerun_has_no_duplicates(settings: Settings) -> No
     assert plans[1][3] not in keys and plans[2][3] not in keys
     load(settings, store)
     assert counts(settings)[:2] == (7, 7)
+
+
+def test_a_key_listed_twice_in_one_batch_loads_once(settings: Settings) -> None:
+    land(settings, 2)
+    store = upload(settings)
+    wh = DuckDBWarehouse(settings.duckdb_path)
+    try:
+        wh.create_tables()
+        a, b = store.list_after(settings.patients_prefix, None)
+        batch = load_batch(store, wh, [a, b, a], max_file_bytes=MAX)
+        assert (batch.files_loaded, batch.files_failed, batch.files_seen) == (2, 0, 2)
+    finally:
+        wh.close()
+    assert counts(settings)[:2] == (2, 2)

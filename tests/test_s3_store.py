@@ -111,10 +111,10 @@ def test_upload_and_duckdb_load_from_s3(s3_settings: Settings) -> None:
     assert up.uploaded == 9
 
     def load() -> tuple[int, int]:
-        wh = DuckDBWarehouse(s3_settings.duckdb_path, fetch_workers=4)
+        wh = DuckDBWarehouse(s3_settings.duckdb_path)
         try:
             res = run_load(store, wh, prefix=s3_settings.patients_prefix, batch_size=3,
-                           max_file_bytes=1 << 20)
+                           max_file_bytes=1 << 20, fetch_workers=4)
         finally:
             wh.close()
         return res.files_loaded, res.files_failed

@@ -19,6 +19,7 @@ import pytest
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.load import list_new_files, load_batch, run_load
 from fhirflow.store import LocalStore, StoredObject
+from fhirflow.warehouse import BatchFile
 from fhirflow.warehouse import reasons as why
 from fhirflow.warehouse.snowflake import sql as sf
 from fhirflow.warehouse.snowflake import SnowflakeWarehouse
@@ -34,7 +35,7 @@ def warehouse() -> Iterator[SnowflakeWarehouse]:
     with fakesnow.patch():
         con = snowflake.connector.connect(account="acct", user="u", password="p",
                                           database="SYNTHEA", schema="RAW", paramstyle="qmark")
-        wh = SnowflakeWarehouse(con, description="fakesnow", mode="insert", stage_prefix="raw")
+        wh = SnowflakeWarehouse(con, description="fakesnow", mode="insert")
         wh.create_tables()
         try:
             yield wh
@@ -123,8 +124,7 @@ def test_failure_before_watermark_commit_rolls_back(
     assert (result.files_loaded, result.files_failed) == (5, 5)
     # The same batch handed in again (a retried task) adds nothing.
     objects = list(store.list_after(PREFIX, None))
-    again = warehouse.load_batch("again", objects, store, rejected=[],
-                                 started_at=datetime.now(UTC))
+    again = load_batch(store, warehouse, objects, max_file_bytes=1 << 20)
     assert (again.files_loaded, again.files_failed) == (0, 0)
     assert rows(warehouse, "select count(*), count(distinct OBJECT_KEY) from RAW.FHIR_BUNDLES"
                 ) == [(5, 5)]
@@ -193,14 +193,19 @@ def test_stage_creation_runs_and_keeps_secrets_out_of_logs(
         con = snowflake.connector.connect(account="a", user="u", password="p",
                                           database="SYNTHEA", schema="RAW", paramstyle="qmark")
         wh = SnowflakeWarehouse(con, description="fakesnow", mode="copy", stage_ddl=ddl,
-                                bucket="bkt", stage_prefix="raw")
+                                stage_url="s3://bkt/raw/")
         with caplog.at_level(logging.DEBUG):
             wh.create_tables()
-        # COPY mode refuses a store that is not the stage's bucket, before any COPY runs.
+        # COPY mode refuses files outside the stage (a local store, another bucket or
+        # prefix), before any COPY runs.
         with pytest.raises(ConfigError, match="--store s3"):
-            wh.load_batch("x", [StoredObject("raw/patients/a.json", 1)],
-                          LocalStore(Path("/nonexistent")), rejected=[],
-                          started_at=datetime.now(UTC))
+            load_batch(LocalStore(Path("/nonexistent")), wh,
+                       [StoredObject("raw/patients/a.json", 1)], max_file_bytes=1 << 20)
+        for url in ("s3://other/raw/patients/a.json", "s3://bkt/elsewhere/a.json"):
+            with pytest.raises(ConfigError, match="--store s3"):
+                wh.load_batch("x", [BatchFile("raw/patients/a.json", 1, url=url)], rejected=[],
+                              started_at=datetime.now(UTC))
+        assert wh.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
         wh.close()
     assert "very-secret-value" not in caplog.text
 
@@ -311,3 +316,14 @@ def test_stage_errors_never_show_the_secret_key() -> None:
     echoed = "SQL compilation error: invalid value 'wJalr/K7MDENG+bPxRfi' for AWS_SECRET_KEY"
     assert "wJalr" not in redacted(echoed, ddl)
     assert "invalid value '***'" in redacted(echoed, ddl)
+
+
+def test_a_key_listed_twice_in_one_batch_loads_once(warehouse: SnowflakeWarehouse,
+                                                    store: LocalStore) -> None:
+    # A hand-made or merged list can name a key twice; the batch is still exactly once
+    # (Snowflake does not enforce the primary key, so a duplicate would be a second row).
+    good = [o for o in store.list_after(PREFIX, None) if o.key.endswith("good.json")][:2]
+    result = load_batch(store, warehouse, [good[0], good[1], good[0]], max_file_bytes=1 << 20)
+    assert (result.files_loaded, result.files_failed) == (2, 0), result.errors
+    assert rows(warehouse, "select count(*), count(distinct OBJECT_KEY) from RAW.FHIR_BUNDLES"
+                ) == [(2, 2)]

@@ -4,24 +4,35 @@ The seed's five steps are separate functions so the Airflow DAG can run them as 
 create_tables, get_last_watermark, list_new_files, load_batch, and the watermark update,
 which happens inside load_batch's transaction (a separate step would leave a window where
 rows are committed but the watermark is not).
+
+This stage is the only one that talks to both sides: it reads the object store and hands the
+warehouse each file as a local path (the local store's own file, or a copy fetched into a
+temporary folder) or, for a warehouse that reads the store itself, as the object's URL.
 """
 
 from __future__ import annotations
 
 import secrets
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from fhirflow.store import ObjectStore, StoredObject
-from fhirflow.warehouse import BatchResult, Rejected, Warehouse, reasons
+from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
+from fhirflow.warehouse import BatchFile, BatchResult, FileAccess, Rejected, Warehouse, reasons
 
 # Uploads running in parallel can finish out of key order, so a key slightly below the
 # watermark may appear after the watermark passed it. Listing re-reads this window below
 # the watermark; keys RAW already holds are skipped, so nothing is loaded twice.
 LISTING_GRACE = timedelta(hours=1)
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+# RAW is asked about this many keys per query.
+_KNOWN_KEYS_CHUNK = 5000
+# Remote objects fetched at once for a batch, unless the caller says otherwise.
+FETCH_WORKERS = 8
 
 LoadProgress = Callable[[BatchResult, int, int], None]
 """progress(batch just committed, files done, files total)"""
@@ -75,6 +86,22 @@ def listing_start(prefix: str, watermark: str | None) -> str | None:
     return prefix + (moment - LISTING_GRACE).strftime(_STAMP_FORMAT)
 
 
+def unique_objects(objects: Iterable[StoredObject]) -> list[StoredObject]:
+    """The objects with each key once (its first occurrence), in their order."""
+    first: dict[str, StoredObject] = {}
+    for obj in objects:
+        first.setdefault(obj.key, obj)
+    return list(first.values())
+
+
+def not_known(warehouse: Warehouse, objects: list[StoredObject]) -> list[StoredObject]:
+    """The objects RAW holds neither as a bundle nor as an error."""
+    known: set[str] = set()
+    for i in range(0, len(objects), _KNOWN_KEYS_CHUNK):
+        known |= warehouse.known_keys([o.key for o in objects[i : i + _KNOWN_KEYS_CHUNK]])
+    return [o for o in objects if o.key not in known]
+
+
 def list_new_files(
     store: ObjectStore, warehouse: Warehouse, *, prefix: str, watermark: str | None
 ) -> list[StoredObject]:
@@ -84,10 +111,51 @@ def list_new_files(
         for obj in store.list_after(prefix, listing_start(prefix, watermark))
         if obj.key.endswith(".json")
     ]
-    known = set()
-    for i in range(0, len(candidates), 5000):
-        known |= warehouse.known_keys([c.key for c in candidates[i : i + 5000]])
-    return [c for c in candidates if c.key not in known]
+    return not_known(warehouse, candidates)
+
+
+def materialise(
+    store: ObjectStore,
+    objects: list[StoredObject],
+    *,
+    reads: FileAccess,
+    folder: Path,
+    workers: int = FETCH_WORKERS,
+) -> tuple[list[BatchFile], list[Rejected]]:
+    """What the warehouse reads for each object, and the objects gone from the store.
+
+    reads "url": the objects' URLs, nothing fetched. reads "path": the local store's own
+    files; a remote store's objects are streamed into `folder` by a bounded pool of threads,
+    so memory holds at most one read buffer per thread, whatever the batch size.
+    """
+    if reads == "url":
+        return [BatchFile(o.key, o.size, url=store.url(o.key)) for o in objects], []
+    files: list[BatchFile] = []
+    gone: list[Rejected] = []
+    remote: list[tuple[StoredObject, Path]] = []
+    for i, obj in enumerate(objects):
+        local = store.local_path(obj.key)
+        if local is None:
+            remote.append((obj, folder / f"{i:06d}.json"))
+        elif local.is_file():
+            files.append(BatchFile(obj.key, obj.size, path=local))
+        else:
+            gone.append(Rejected(obj.key, obj.size, reasons.GONE))
+    if remote:
+        def fetch(item: tuple[StoredObject, Path]) -> bool:
+            try:
+                store.fetch_to(item[0].key, item[1])
+            except ObjectMissing:
+                return False
+            return True
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(remote)))) as pool:
+            for (obj, path), ok in zip(remote, pool.map(fetch, remote), strict=True):
+                if ok:
+                    files.append(BatchFile(obj.key, obj.size, path=path))
+                else:
+                    gone.append(Rejected(obj.key, obj.size, reasons.GONE))
+    return files, gone
 
 
 def load_batch(
@@ -96,15 +164,26 @@ def load_batch(
     objects: list[StoredObject],
     *,
     max_file_bytes: int,
+    fetch_workers: int = FETCH_WORKERS,
 ) -> BatchResult:
-    """Load one batch and advance the watermark in the same transaction."""
+    """Load one batch and advance the watermark in the same transaction.
+
+    A key listed twice counts once: the warehouse is handed each key a single time.
+    """
     started = datetime.now(UTC)
-    too_big = [o for o in objects if o.size > max_file_bytes]
-    rejected = [Rejected(o.key, o.size, reasons.too_big(o.size, max_file_bytes)) for o in too_big]
+    objects = unique_objects(objects)
+    rejected = [
+        Rejected(o.key, o.size, reasons.too_big(o.size, max_file_bytes))
+        for o in objects
+        if o.size > max_file_bytes
+    ]
     readable = [o for o in objects if o.size <= max_file_bytes]
-    return warehouse.load_batch(
-        new_load_id(), readable, store, rejected=rejected, started_at=started
-    )
+    with tempfile.TemporaryDirectory(prefix="fhirflow-load-") as tmp:
+        files, gone = materialise(store, readable, reads=warehouse.reads, folder=Path(tmp),
+                                  workers=fetch_workers)
+        return warehouse.load_batch(
+            new_load_id(), files, rejected=rejected + gone, started_at=started
+        )
 
 
 def run_load(
@@ -116,6 +195,7 @@ def run_load(
     max_file_bytes: int,
     max_batches: int | None = None,
     progress: LoadProgress | None = None,
+    fetch_workers: int = FETCH_WORKERS,
 ) -> LoadResult:
     """All five steps, batch after batch until no new file is left."""
     started = time.perf_counter()
@@ -130,7 +210,8 @@ def run_load(
         if max_batches is not None and len(result.batches) >= max_batches:
             break
         chunk = pending[i : i + batch_size]
-        batch = load_batch(store, warehouse, chunk, max_file_bytes=max_file_bytes)
+        batch = load_batch(store, warehouse, chunk, max_file_bytes=max_file_bytes,
+                           fetch_workers=fetch_workers)
         result.batches.append(batch)
         done += len(chunk)
         if progress:

@@ -63,14 +63,17 @@ class ObjectStore(Protocol):
         """Objects under `prefix` whose key sorts after `start_after`, in key order."""
         ...
 
-    def get_bytes(self, key: str) -> bytes: ...
-
     def fetch_to(self, key: str, path: Path) -> None:
         """Copy the object into a local file, streaming; ObjectMissing if it is gone."""
         ...
 
     def local_path(self, key: str) -> Path | None:
         """A filesystem path holding the object, when the store is a folder; else None."""
+        ...
+
+    def url(self, key: str) -> str:
+        """Where the object lives, for a reader that fetches it itself (`s3://bucket/key`,
+        `file:///...`)."""
         ...
 
 
@@ -165,9 +168,6 @@ class LocalStore:
                 continue  # removed since the walk
             yield StoredObject(key=key, size=size)
 
-    def get_bytes(self, key: str) -> bytes:
-        return self._retry(self._path(key).read_bytes, f"reading {key}")
-
     def fetch_to(self, key: str, path: Path) -> None:
         source = self._path(key)
 
@@ -180,6 +180,9 @@ class LocalStore:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def url(self, key: str) -> str:
+        return self._path(key).as_uri()
 
 
 _TRANSIENT_S3_CODES = {
@@ -321,12 +324,6 @@ class S3Store:
                 return
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
-    def get_bytes(self, key: str) -> bytes:
-        return self._retry(
-            lambda: self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read(),
-            f"reading {key}",
-        )
-
     def fetch_to(self, key: str, path: Path) -> None:
         def fetch() -> None:
             body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
@@ -338,6 +335,9 @@ class S3Store:
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
 
 
 def open_store(settings: Settings, kind: str | None = None) -> ObjectStore:

@@ -1,22 +1,41 @@
 """The warehouse RAW layer: RAW.FHIR_BUNDLES, RAW.LOAD_WATERMARK, RAW.LOAD_ERRORS.
 
 Two implementations of one Protocol: DuckDB (embedded default) and Snowflake (production).
+A warehouse never calls the object store: the load stage hands it each file as a local path,
+or as the object's URL when the warehouse reads the store itself (Snowflake's COPY).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fhirflow.errors import FhirflowError
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
-    from fhirflow.store import ObjectStore, StoredObject
 
 # Schemas dbt builds into; `fhirflow status` counts the relations in them.
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+FileAccess = Literal["path", "url"]
+"""How a warehouse reads a batch's files: from local paths, or itself from the objects' URLs."""
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """One file of a batch, as the load stage hands it over: `path` is a local file holding
+    the object (the local store's own file, or a copy fetched for the batch); `url` is the
+    object's location in the store (`s3://bucket/key`, `file:///...`), for a warehouse that
+    reads the store itself. Which of the two is set follows the warehouse's `reads`."""
+
+    key: str
+    size: int
+    path: Path | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,8 @@ class Warehouse(Protocol):
     """What the load stage and `fhirflow status` need from a warehouse."""
 
     description: str
+    reads: FileAccess
+    """"path": load_batch reads each BatchFile's local `path`; "url": it reads `url` itself."""
 
     def create_tables(self) -> None:
         """Create RAW.FHIR_BUNDLES, RAW.LOAD_WATERMARK and RAW.LOAD_ERRORS if missing."""
@@ -95,13 +116,13 @@ class Warehouse(Protocol):
     def load_batch(
         self,
         load_id: str,
-        objects: list[StoredObject],
-        store: ObjectStore,
+        files: list[BatchFile],
         *,
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
-        """Load the objects, record rejects, and write the watermark: all in one transaction."""
+        """Load the files (keys unique in the batch), record them or their reasons and the
+        `rejected` ones in RAW.LOAD_ERRORS, and write the watermark: one transaction."""
         ...
 
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]: ...
@@ -114,17 +135,23 @@ class Warehouse(Protocol):
         """Row counts of the dbt-built relations, per layer schema and model name."""
         ...
 
+    def cursor(self) -> Any:
+        """A DB-API cursor on this warehouse's connection, for read-only queries over the
+        dbt-built schemas (export-csv)."""
+        ...
+
     def close(self) -> None: ...
 
 
-def open_warehouse(settings: Settings, kind: str | None = None, *, read_only: bool = False) -> Warehouse:
+def open_warehouse(
+    settings: Settings, kind: str | None = None, *, read_only: bool = False
+) -> Warehouse:
     kind = kind or settings.warehouse
     if kind == "duckdb":
         from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(
-            settings.duckdb_path, read_only=read_only, fetch_workers=settings.upload_workers,
-            memory_limit=settings.duckdb_memory_limit,
+            settings.duckdb_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit
         )
     if kind == "snowflake":
         from fhirflow.warehouse.snowflake import SnowflakeWarehouse

@@ -6,16 +6,23 @@ module: DuckDB is several times faster and keeps memory bounded to one batch.
 
 from __future__ import annotations
 
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from fhirflow.errors import FhirflowError, first_line
-from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, reasons, utcnow
+from fhirflow.warehouse import (
+    MODEL_SCHEMAS,
+    BatchFile,
+    BatchResult,
+    FileAccess,
+    LoadRecord,
+    Rejected,
+    reasons,
+    utcnow,
+)
 from fhirflow.warehouse.reasons import sql_literal
 
 _DDL = """
@@ -88,10 +95,12 @@ from parsed
 
 
 class DuckDBWarehouse:
-    def __init__(self, path: Path, *, read_only: bool = False, fetch_workers: int = 8,
-                 memory_limit: str = "2GB") -> None:
+    """The Warehouse Protocol on a DuckDB file; it reads each batch file from a local path."""
+
+    reads: FileAccess = "path"
+
+    def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str = "2GB") -> None:
         self.path = path
-        self.fetch_workers = fetch_workers
         self.description = f"DuckDB {path}"
         if read_only and not path.exists():
             raise FhirflowError(f"no warehouse at {path} yet; run `fhirflow load` first")
@@ -111,6 +120,9 @@ class DuckDBWarehouse:
 
     def close(self) -> None:
         self.con.close()
+
+    def cursor(self) -> Any:
+        return self.con.cursor()
 
     def create_tables(self) -> None:
         self.con.execute(_DDL)
@@ -137,75 +149,72 @@ class DuckDBWarehouse:
     def load_batch(
         self,
         load_id: str,
-        objects: list[StoredObject],
-        store: ObjectStore,
+        files: list[BatchFile],
         *,
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
-        result = BatchResult(load_id=load_id, files_seen=len(objects) + len(rejected))
-        with tempfile.TemporaryDirectory(prefix="fhirflow-load-") as tmp:
-            paths, vanished = self._materialise(objects, store, Path(tmp), self.fetch_workers)
-            rejected = list(rejected) + vanished
-            con = self.con
-            con.execute("create or replace temp table _keys (path varchar, key varchar)")
-            if paths:
-                con.executemany("insert into _keys values (?, ?)", [(p, k) for k, p in paths])
-                con.execute(_CLASSIFY, {"paths": [p for _, p in paths]})
-            else:
-                con.execute(
-                    "create or replace temp table _classified (key varchar, size bigint, "
-                    "content_hash varchar, text varchar, bundle_type varchar, reason varchar)"
-                )
-            con.execute("create or replace temp table _rejected "
-                        "(key varchar, size bigint, reason varchar)")
-            if rejected:
-                con.executemany("insert into _rejected values (?, ?, ?)",
-                                [(r.key, r.size, r.reason) for r in rejected])
-            now = utcnow()
-            watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
-            con.execute("begin transaction")
-            try:
-                # Anti-joins: a batch handed in twice (a retried Airflow task, a stale list)
-                # adds nothing the first one committed.
-                loaded = con.execute(
-                    """
-                    insert into raw.fhir_bundles
-                    select key, text::json, bundle_type, size,
-                           content_hash, $load_id, $now
-                    from _classified
-                    where reason is null
-                      and key not in (select object_key from raw.fhir_bundles)
-                    returning file_size
-                    """,
-                    {"load_id": load_id, "now": now},
-                ).fetchall()
-                errors = con.execute(
-                    """
-                    insert into raw.load_errors
-                    select $load_id, key, size, reason, $now
-                    from (select key, size, reason from _classified where reason is not null
-                          union all
-                          select key, size, reason from _rejected)
-                    where key not in (select object_key from raw.load_errors)
-                      and key not in (select object_key from raw.fhir_bundles)
-                    returning object_key, file_size, reason
-                    """,
-                    {"load_id": load_id, "now": now},
-                ).fetchall()
-                result.errors = sorted((Rejected(*e) for e in errors), key=lambda r: r.key)
-                result.files_loaded = len(loaded)
-                result.bytes_loaded = sum(r[0] for r in loaded)
-                result.files_failed = len(result.errors)
-                result.watermark = watermark
-                self._insert_watermark(result.watermark_row(started_at))
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-            finally:
-                con.execute("drop table if exists _classified")
-                con.execute("drop table if exists _rejected")
+        result = BatchResult(load_id=load_id, files_seen=len(files) + len(rejected))
+        paths = [(f.key, str(_local_path(f))) for f in files]
+        con = self.con
+        con.execute("create or replace temp table _keys (path varchar, key varchar)")
+        if paths:
+            con.executemany("insert into _keys values (?, ?)", [(p, k) for k, p in paths])
+            con.execute(_CLASSIFY, {"paths": [p for _, p in paths]})
+        else:
+            con.execute(
+                "create or replace temp table _classified (key varchar, size bigint, "
+                "content_hash varchar, text varchar, bundle_type varchar, reason varchar)"
+            )
+        con.execute("create or replace temp table _rejected "
+                    "(key varchar, size bigint, reason varchar)")
+        if rejected:
+            con.executemany("insert into _rejected values (?, ?, ?)",
+                            [(r.key, r.size, r.reason) for r in rejected])
+        now = utcnow()
+        watermark = max([f.key for f in files] + [r.key for r in rejected], default=None)
+        con.execute("begin transaction")
+        try:
+            # Anti-joins: a batch handed in twice (a retried Airflow task, a stale list)
+            # adds nothing the first one committed.
+            loaded = con.execute(
+                """
+                insert into raw.fhir_bundles
+                select key, text::json, bundle_type, size,
+                       content_hash, $load_id, $now
+                from _classified
+                where reason is null
+                  and key not in (select object_key from raw.fhir_bundles)
+                returning file_size
+                """,
+                {"load_id": load_id, "now": now},
+            ).fetchall()
+            errors = con.execute(
+                """
+                insert into raw.load_errors
+                select $load_id, key, size, reason, $now
+                from (select key, size, reason from _classified where reason is not null
+                      union all
+                      select key, size, reason from _rejected)
+                where key not in (select object_key from raw.load_errors)
+                  and key not in (select object_key from raw.fhir_bundles)
+                returning object_key, file_size, reason
+                """,
+                {"load_id": load_id, "now": now},
+            ).fetchall()
+            result.errors = sorted((Rejected(*e) for e in errors), key=lambda r: r.key)
+            result.files_loaded = len(loaded)
+            result.bytes_loaded = sum(r[0] for r in loaded)
+            result.files_failed = len(result.errors)
+            result.watermark = watermark
+            self._insert_watermark(result.watermark_row(started_at))
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            con.execute("drop table if exists _classified")
+            con.execute("drop table if exists _rejected")
         return result
 
     def _insert_watermark(self, row: tuple[object, ...]) -> None:
@@ -213,42 +222,6 @@ class DuckDBWarehouse:
         self.con.execute(
             "insert into raw.load_watermark values (?, ?, ?, ?, ?, ?, ?, ?, 'complete')", row
         )
-
-    @staticmethod
-    def _materialise(
-        objects: list[StoredObject], store: ObjectStore, tmp: Path, workers: int
-    ) -> tuple[list[tuple[str, str]], list[Rejected]]:
-        """(key, filesystem path) per object, and the objects gone from the store.
-
-        Remote objects are streamed into `tmp` by a bounded pool of threads; memory holds at
-        most one read buffer per thread, whatever the batch size.
-        """
-        out: list[tuple[str, str]] = []
-        vanished: list[Rejected] = []
-        remote: list[tuple[StoredObject, Path]] = []
-        for i, obj in enumerate(objects):
-            local = store.local_path(obj.key)
-            if local is None:
-                remote.append((obj, tmp / f"{i:06d}.json"))
-            elif local.is_file():
-                out.append((obj.key, str(local)))
-            else:
-                vanished.append(Rejected(obj.key, obj.size, reasons.GONE))
-        if remote:
-            def fetch(item: tuple[StoredObject, Path]) -> bool:
-                try:
-                    store.fetch_to(item[0].key, item[1])
-                except ObjectMissing:
-                    return False
-                return True
-
-            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(remote)))) as pool:
-                for (obj, path), ok in zip(remote, pool.map(fetch, remote), strict=True):
-                    if ok:
-                        out.append((obj.key, str(path)))
-                    else:
-                        vanished.append(Rejected(obj.key, obj.size, reasons.GONE))
-        return out, vanished
 
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
         rows = self.con.execute(
@@ -280,3 +253,9 @@ class DuckDBWarehouse:
             (n,) = self.con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             counts[schema][name] = n
         return counts
+
+
+def _local_path(file: BatchFile) -> Path:
+    if file.path is None:
+        raise ValueError(f"{file.key}: DuckDB reads batch files from local paths; none given")
+    return file.path

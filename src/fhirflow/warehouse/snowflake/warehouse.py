@@ -5,8 +5,9 @@ One batch, in order:
 1. the batch's files go into a session temp table (FHIRFLOW_BATCH_FILES);
 2. the files' JSON reaches the session temp table FHIRFLOW_INCOMING, either by
    `COPY INTO ... FILES = (...) ON_ERROR = CONTINUE FORCE = TRUE` from the external stage
-   (mode "copy", the default) or by the loader fetching each object and inserting its text for
-   TRY_PARSE_JSON (mode "insert": no stage needed; the only mode fakesnow can run). COPY's
+   (mode "copy", the default: the load stage hands over the objects' URLs, which must lie
+   under the stage's) or by inserting each file's text for TRY_PARSE_JSON (mode "insert": the
+   load stage hands over local copies; no stage needed; the only mode fakesnow can run). COPY's
    per-file result rows go to FHIRFLOW_COPY_RESULT;
 3. one SQL statement classifies every file of the batch (loaded once, or the reason not);
 4. BEGIN; insert the good bundles into RAW.FHIR_BUNDLES with an anti-join on OBJECT_KEY (so
@@ -24,13 +25,20 @@ The SQL text is in `sql.py`, the session (connect, errors, transactions, secrets
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fhirflow.errors import ConfigError
-from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, reasons, utcnow
+from fhirflow.warehouse import (
+    MODEL_SCHEMAS,
+    BatchFile,
+    BatchResult,
+    FileAccess,
+    LoadRecord,
+    Rejected,
+    reasons,
+    utcnow,
+)
 from fhirflow.warehouse.snowflake import client
 from fhirflow.warehouse.snowflake.sql import (
     BATCH_ERRORS,
@@ -75,10 +83,8 @@ class SnowflakeWarehouse:
         description: str,
         mode: str = "copy",
         stage: str = "FHIR_BUNDLES_STAGE",
-        stage_prefix: str = "",
+        stage_url: str | None = None,
         stage_ddl: str | None = None,
-        bucket: str | None = None,
-        fetch_workers: int = 8,
     ) -> None:
         if mode not in {"copy", "insert"}:
             raise ConfigError(f"FHIRFLOW_SNOWFLAKE_LOAD_MODE: use 'copy' or 'insert', not {mode!r}")
@@ -86,12 +92,12 @@ class SnowflakeWarehouse:
         self._client = client.Client(connection)
         self.description = description
         self.mode = mode
+        # Mode copy: COPY reads the objects from the stage itself, so it needs their URLs.
+        self.reads: FileAccess = "url" if mode == "copy" else "path"
         self.stage = stage
-        # Object keys relative to the stage URL (the stage sits at s3://bucket/<prefix>/).
-        self.stage_prefix = f"{stage_prefix.strip('/')}/" if stage_prefix.strip("/") else ""
+        # s3://bucket/<prefix>/: COPY names a file by its path relative to this.
+        self.stage_url = stage_url
         self._stage_ddl = stage_ddl
-        self.bucket = bucket
-        self.fetch_workers = fetch_workers
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnowflakeWarehouse:
@@ -111,10 +117,8 @@ class SnowflakeWarehouse:
             description=f"Snowflake {settings.snowflake_account}/{settings.snowflake_database}",
             mode=settings.snowflake_load_mode,
             stage=settings.snowflake_stage,
-            stage_prefix=settings.aws_s3_prefix,
+            stage_url=stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
             stage_ddl=stage_ddl,
-            bucket=settings.aws_s3_bucket,
-            fetch_workers=settings.upload_workers,
         )
 
     # -- plumbing -------------------------------------------------------------------------
@@ -127,6 +131,9 @@ class SnowflakeWarehouse:
 
     def close(self) -> None:
         self._client.close()
+
+    def cursor(self) -> Any:
+        return self._client.cursor()
 
     # -- the Protocol ---------------------------------------------------------------------
 
@@ -154,32 +161,28 @@ class SnowflakeWarehouse:
     def load_batch(
         self,
         load_id: str,
-        objects: list[StoredObject],
-        store: ObjectStore,
+        files: list[BatchFile],
         *,
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
-        result = BatchResult(load_id=load_id, files_seen=len(objects) + len(rejected))
+        result = BatchResult(load_id=load_id, files_seen=len(files) + len(rejected))
+        # Before any statement: a file COPY cannot reach from the stage fails the batch here.
+        named = [(f, self._stage_path(f)) for f in files]
         for statement in BATCH_TABLES:
             self._execute(statement)
-        self._executemany(
-            INSERT_BATCH_FILE,
-            [(o.key, o.key.removeprefix(self.stage_prefix), o.size) for o in objects],
-        )
+        self._executemany(INSERT_BATCH_FILE, [(f.key, path, f.size) for f, path in named])
         rejected = list(rejected)
-        if objects:
+        if named:
             if self.mode == "copy":
-                self._check_store(store)
-                for i in range(0, len(objects), MAX_FILES_PER_COPY):
-                    chunk = objects[i : i + MAX_FILES_PER_COPY]
-                    self._copy(chunk)
+                for i in range(0, len(named), MAX_FILES_PER_COPY):
+                    self._copy([path for _, path in named[i : i + MAX_FILES_PER_COPY]])
             else:
-                rejected += self._insert_texts(objects, store)
+                rejected += self._insert_texts(named)
         self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason) for r in rejected])
         self._execute(CLASSIFY)
 
-        watermark = max([o.key for o in objects] + [r.key for r in rejected], default=None)
+        watermark = max([f.key for f in files] + [r.key for r in rejected], default=None)
         now = utcnow()
         with self._client.transaction():
             self._execute(INSERT_BUNDLES, (load_id, now))
@@ -197,16 +200,22 @@ class SnowflakeWarehouse:
     def _insert_watermark(self, row: tuple[Any, ...]) -> None:
         self._execute(INSERT_WATERMARK, row)
 
-    def _check_store(self, store: ObjectStore) -> None:
-        if getattr(store, "bucket", None) != self.bucket:
+    def _stage_path(self, file: BatchFile) -> str:
+        """The name of the file in FHIRFLOW_BATCH_FILES: in mode copy its path relative to the
+        stage URL (as COPY reports it); in mode insert its key."""
+        if self.mode == "insert":
+            if file.path is None:
+                raise ValueError(f"{file.key}: mode insert reads batch files from local paths")
+            return file.key
+        if not (self.stage_url and file.url and file.url.startswith(self.stage_url)):
             raise ConfigError(
                 "COPY INTO reads the files from the S3 stage: use --store s3 with "
                 "AWS_S3_BUCKET, or FHIRFLOW_SNOWFLAKE_LOAD_MODE=insert"
             )
+        return file.url.removeprefix(self.stage_url)
 
-    def _copy(self, objects: list[StoredObject]) -> None:
-        cur = self._execute(copy_sql(self.stage, [o.key.removeprefix(self.stage_prefix)
-                                                  for o in objects]))
+    def _copy(self, stage_paths: list[str]) -> None:
+        cur = self._execute(copy_sql(self.stage, stage_paths))
         columns = [d[0].lower() for d in cur.description or []]
         rows = []
         for values in cur.fetchall():
@@ -220,39 +229,32 @@ class SnowflakeWarehouse:
             ))
         self._executemany(INSERT_COPY_RESULT, rows)
 
-    def _insert_texts(self, objects: list[StoredObject], store: ObjectStore) -> list[Rejected]:
-        """Mode insert: fetch objects (bounded threads), send their text for TRY_PARSE_JSON."""
-
-        def fetch(obj: StoredObject) -> bytes | None:
-            try:
-                return store.get_bytes(obj.key)
-            except ObjectMissing:
-                return None
-
+    def _insert_texts(self, named: list[tuple[BatchFile, str]]) -> list[Rejected]:
+        """Mode insert: send each local file's text for TRY_PARSE_JSON, in chunks of ~32 MB."""
         rejected: list[Rejected] = []
         rows: list[tuple[str, str, str]] = []
         pending_bytes = 0
-        with ThreadPoolExecutor(max_workers=max(1, min(self.fetch_workers, len(objects)))) as pool:
-            for obj, data in zip(objects, pool.map(fetch, objects), strict=True):
-                if data is None:
-                    rejected.append(Rejected(obj.key, obj.size, reasons.GONE))
-                    continue
-                if not data:
-                    continue  # classified as 'empty file' from its size
-                if data.startswith(b"\xef\xbb\xbf"):
-                    rejected.append(Rejected(obj.key, obj.size, reasons.BYTE_ORDER_MARK))
-                    continue
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    rejected.append(Rejected(obj.key, obj.size, reasons.NOT_UTF8))
-                    continue
-                path = obj.key.removeprefix(self.stage_prefix)
-                rows.append((path, text, hashlib.sha256(data).hexdigest()))
-                pending_bytes += len(data)
-                if pending_bytes > 32 * 1024 * 1024:
-                    self._executemany(INSERT_TEXT, rows)
-                    rows, pending_bytes = [], 0
+        for file, name in named:
+            try:
+                data = file.path.read_bytes() if file.path else b""
+            except FileNotFoundError:
+                rejected.append(Rejected(file.key, file.size, reasons.GONE))
+                continue
+            if not data:
+                continue  # classified as 'empty file' from its size
+            if data.startswith(b"\xef\xbb\xbf"):
+                rejected.append(Rejected(file.key, file.size, reasons.BYTE_ORDER_MARK))
+                continue
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                rejected.append(Rejected(file.key, file.size, reasons.NOT_UTF8))
+                continue
+            rows.append((name, text, hashlib.sha256(data).hexdigest()))
+            pending_bytes += len(data)
+            if pending_bytes > 32 * 1024 * 1024:
+                self._executemany(INSERT_TEXT, rows)
+                rows, pending_bytes = [], 0
         self._executemany(INSERT_TEXT, rows)
         for statement in PARSE_TEXT:
             self._execute(statement)
