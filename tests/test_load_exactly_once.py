@@ -234,3 +234,27 @@ def test_a_key_listed_twice_in_one_batch_loads_once(settings: Settings) -> None:
     finally:
         wh.close()
     assert counts(settings)[:2] == (2, 2)
+
+
+def test_given_objects_load_exactly_those_in_batches(settings: Settings) -> None:
+    # An Airflow task loads the listing an earlier task made: only those keys, not whatever
+    # else arrived meanwhile, in batches, and a retry skips what a first try committed.
+    land(settings, 7)
+    store = upload(settings)
+    listed = list(store.list_after(settings.patients_prefix, None))
+    wanted = listed[1:6]
+    wh = DuckDBWarehouse(settings.duckdb_path)
+    try:
+        first = run_load(store, wh, prefix=settings.patients_prefix, batch_size=2,
+                         max_file_bytes=MAX, objects=wanted[:3])
+        assert (first.files_loaded, len(first.batches), first.files_skipped) == (3, 2, 0)
+        retry = run_load(store, wh, prefix=settings.patients_prefix, batch_size=2,
+                         max_file_bytes=MAX, objects=wanted + [wanted[0]])
+        assert (retry.files_loaded, len(retry.batches), retry.files_skipped) == (2, 1, 3)
+        loaded = {k for (k,) in wh.con.execute("select object_key from raw.fhir_bundles")
+                  .fetchall()}
+        assert loaded == {o.key for o in wanted}
+        assert run_load(store, wh, prefix=settings.patients_prefix, batch_size=2,
+                        max_file_bytes=MAX, objects=[]).batches == []
+    finally:
+        wh.close()

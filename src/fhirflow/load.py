@@ -42,6 +42,8 @@ LoadProgress = Callable[[BatchResult, int, int], None]
 class LoadResult:
     batches: list[BatchResult] = field(default_factory=list)
     seconds: float = 0.0
+    # Files of a given list that RAW already held (an earlier try loaded them): not loaded.
+    files_skipped: int = 0
 
     @property
     def files_loaded(self) -> int:
@@ -193,17 +195,29 @@ def run_load(
     prefix: str,
     batch_size: int,
     max_file_bytes: int,
+    objects: list[StoredObject] | None = None,
     max_batches: int | None = None,
     progress: LoadProgress | None = None,
     fetch_workers: int = FETCH_WORKERS,
 ) -> LoadResult:
-    """All five steps, batch after batch until no new file is left."""
+    """All five steps, batch after batch.
+
+    objects None: every new file under `prefix` after the watermark (less the grace window),
+    until none is left. objects given (an Airflow task's listing): exactly those, less the
+    keys RAW already holds (a retry after some batches committed), so a retry never loads a
+    file twice; `prefix` is not used then.
+    """
     started = time.perf_counter()
     result = LoadResult()
     create_tables(warehouse)
-    pending = list_new_files(
-        store, warehouse, prefix=prefix, watermark=get_last_watermark(warehouse)
-    )
+    if objects is None:
+        pending = list_new_files(
+            store, warehouse, prefix=prefix, watermark=get_last_watermark(warehouse)
+        )
+    else:
+        given = unique_objects(objects)
+        pending = not_known(warehouse, given)
+        result.files_skipped = len(given) - len(pending)
     total = len(pending)
     done = 0
     for i in range(0, total, batch_size):
