@@ -327,3 +327,21 @@ def test_a_key_listed_twice_in_one_batch_loads_once(warehouse: SnowflakeWarehous
     assert (result.files_loaded, result.files_failed) == (2, 0), result.errors
     assert rows(warehouse, "select count(*), count(distinct OBJECT_KEY) from RAW.FHIR_BUNDLES"
                 ) == [(2, 2)]
+
+
+def test_reading_needs_no_stage_credentials(settings) -> None:  # noqa: ANN001
+    # `fhirflow status` and `export-csv` only read; in mode copy without a storage integration
+    # or AWS keys they still open the warehouse. Creating the stage (the load) is what fails.
+    from fhirflow.config import load_settings
+
+    s = load_settings(home=settings.home, snowflake_account="acct", snowflake_user="u",
+                      snowflake_password="p")
+    assert s.snowflake_load_mode == "copy" and s.aws_secret_access_key is None
+    with fakesnow.patch():
+        wh = SnowflakeWarehouse.from_settings(s)
+        try:
+            assert wh.model_counts() == {"staging": {}, "intermediate": {}, "marts": {}}
+            with pytest.raises(ConfigError, match="SNOWFLAKE_STORAGE_INTEGRATION"):
+                wh.create_tables()
+        finally:
+            wh.close()

@@ -25,6 +25,7 @@ The SQL text is in `sql.py`, the session (connect, errors, transactions, secrets
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ class SnowflakeWarehouse:
         mode: str = "copy",
         stage: str = "FHIR_BUNDLES_STAGE",
         stage_url: str | None = None,
-        stage_ddl: str | None = None,
+        stage_ddl: str | Callable[[], str] | None = None,
     ) -> None:
         if mode not in {"copy", "insert"}:
             raise ConfigError(f"FHIRFLOW_SNOWFLAKE_LOAD_MODE: use 'copy' or 'insert', not {mode!r}")
@@ -97,28 +98,32 @@ class SnowflakeWarehouse:
         self.stage = stage
         # s3://bucket/<prefix>/: COPY names a file by its path relative to this.
         self.stage_url = stage_url
+        # The CREATE STAGE statement, or a function that builds it when create_tables needs
+        # it: its credentials are checked only then, so reading (status, export-csv) works
+        # without them.
         self._stage_ddl = stage_ddl
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnowflakeWarehouse:
         connection = client.connect(settings, schema=RAW)
-        stage_ddl = None
-        if settings.snowflake_load_mode == "copy":
+
+        def stage_ddl() -> str:
             secret = settings.aws_secret_access_key
-            stage_ddl = stage_sql(
+            return stage_sql(
                 settings.snowflake_stage,
                 stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
                 storage_integration=settings.snowflake_storage_integration,
                 aws_key_id=settings.aws_access_key_id,
                 aws_secret_key=secret.get_secret_value() if secret else None,
             )
+
         return cls(
             connection,
             description=f"Snowflake {settings.snowflake_account}/{settings.snowflake_database}",
             mode=settings.snowflake_load_mode,
             stage=settings.snowflake_stage,
             stage_url=stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
-            stage_ddl=stage_ddl,
+            stage_ddl=stage_ddl if settings.snowflake_load_mode == "copy" else None,
         )
 
     # -- plumbing -------------------------------------------------------------------------
@@ -138,13 +143,16 @@ class SnowflakeWarehouse:
     # -- the Protocol ---------------------------------------------------------------------
 
     def create_tables(self) -> None:
+        # Built first: missing stage credentials are one ConfigError before any DDL runs.
+        stage_ddl = self._stage_ddl if self.mode == "copy" else None
+        if callable(stage_ddl):
+            stage_ddl = stage_ddl()
         for statement in DDL:
             self._execute(statement)
         if self.mode == "copy":
             self._execute(FILE_FORMAT_DDL)
-            if self._stage_ddl:
-                self._client.execute_secret(self._stage_ddl,
-                                            f"cannot create stage {RAW}.{self.stage}")
+            if stage_ddl:
+                self._client.execute_secret(stage_ddl, f"cannot create stage {RAW}.{self.stage}")
 
     def last_watermark(self) -> str | None:
         row = self._execute(LAST_WATERMARK).fetchone()
