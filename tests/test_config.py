@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from _helpers import clean_environ, run_cli
 from fhirflow.config import load_settings
 from fhirflow.errors import ConfigError
 
@@ -67,12 +66,7 @@ def test_home_that_is_a_file_is_refused(clean_env: pytest.MonkeyPatch, tmp_path:
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "fhirflow.cli", *args],
-        env={**base, **env}, capture_output=True, text=True, timeout=120,
-    )
+    return run_cli(*args, env=clean_environ(**env), timeout=120)
 
 
 @pytest.mark.parametrize(

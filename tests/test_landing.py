@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from _helpers import bundle, clean_environ, land, run_cli
 from fhirflow.config import Settings
 from fhirflow.landing import clean_landing, ingest_synthea_output, list_landed, patient_id_for
 from fhirflow.store import LocalStore
@@ -19,19 +18,15 @@ from fhirflow.upload import is_uploaded, upload_landing
 PATIENT = "Ann12_Lee34_0b6e7c1a-1111-2222-3333-444455556666.json"
 
 
-def _bundle(patient_id: str) -> str:
-    return ('{"resourceType":"Bundle","type":"transaction","entry":[{"resource":'
-            f'{{"resourceType":"Patient","id":"{patient_id}"}}}}]}}')
-
-
 @pytest.fixture
 def synthea_dir(tmp_path: Path) -> Path:
     src = tmp_path / "synthea" / "fhir"
-    src.mkdir(parents=True)
-    (src / PATIENT).write_text(_bundle("0b6e7c1a-1111-2222-3333-444455556666"))
-    (src / "custom-name.json").write_text(_bundle("p-2"))
-    (src / "hospitalInformation1700000000000.json").write_text('{"resourceType":"Bundle"}')
-    (src / "practitionerInformation1700000000000.json").write_text('{"resourceType":"Bundle"}')
+    land(src, {
+        PATIENT: bundle("0b6e7c1a-1111-2222-3333-444455556666"),
+        "custom-name.json": bundle("p-2"),
+        "hospitalInformation1700000000000.json": '{"resourceType":"Bundle"}',
+        "practitionerInformation1700000000000.json": '{"resourceType":"Bundle"}',
+    })
     return src.parent
 
 
@@ -74,7 +69,7 @@ def test_clean_removes_only_old_uploaded_files(settings: Settings, synthea_dir: 
     never_uploaded.parent.mkdir()
     upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                    state_dir=settings.state_dir)
-    never_uploaded.write_text(_bundle("zz-late"))  # lands after the upload ran
+    never_uploaded.write_bytes(bundle("zz-late"))  # lands after the upload ran
     young = "_run/hospitalInformation1700000000000.json"
     for relpath, path in landed.items():
         if relpath != young:
@@ -98,7 +93,7 @@ def test_clean_keeps_a_file_whose_content_changed_after_upload(
     upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                    state_dir=settings.state_dir)
     changed = settings.landing_dir / "p-2" / "custom-name.json"
-    changed.write_text(_bundle("p-2") + " ")
+    changed.write_bytes(bundle("p-2") + b" ")
     for f in list_landed(settings.landing_dir):
         _age(f.path, 48)
     result = clean_landing(settings.landing_dir, 24, is_uploaded(settings.state_dir, store))
@@ -121,11 +116,7 @@ def test_clean_command_reports_what_it_did(settings: Settings, synthea_dir: Path
     ingest_synthea_output(synthea_dir, settings.landing_dir)
     for f in list_landed(settings.landing_dir):
         _age(f.path, 48)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRFLOW_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "fhirflow.cli", "--home", str(settings.home), "clean"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )
+    proc = run_cli("--home", str(settings.home), "clean", env=clean_environ(), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "kept: not uploaded yet" in proc.stdout and "removed" in proc.stdout
     assert len(list_landed(settings.landing_dir)) == 4

@@ -3,17 +3,23 @@ leaves each file in RAW once; listing re-reads a grace window for keys that arri
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pytest
 
+from _helpers import duckdb_rows, land, patient_files, upload_local
 from fhirflow.config import Settings
-from fhirflow.load import LISTING_GRACE, list_new_files, listing_start, load_batch, run_load
+from fhirflow.load import (
+    LISTING_GRACE,
+    LoadResult,
+    list_new_files,
+    listing_start,
+    load_batch,
+    run_load,
+)
 from fhirflow.store import LocalStore
 from fhirflow.upload import upload_landing
 from fhirflow.warehouse.duckdb import DuckDBWarehouse
@@ -21,23 +27,15 @@ from fhirflow.warehouse.duckdb import DuckDBWarehouse
 MAX = 1 << 20
 
 
-def land(settings: Settings, n: int, start: int = 0) -> None:
-    for i in range(start, start + n):
-        folder = settings.landing_dir / f"patient{i:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        doc = {"resourceType": "Bundle", "type": "transaction",
-               "entry": [{"resource": {"resourceType": "Patient", "id": f"p{i}"}}]}
-        (folder / f"b{i:03d}.json").write_text(json.dumps(doc))
+def land_patients(settings: Settings, n: int, start: int = 0) -> None:
+    land(settings.landing_dir, patient_files(n, start))
 
 
 def upload(settings: Settings) -> LocalStore:
-    store = LocalStore(settings.lake_dir)
-    upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
-                   state_dir=settings.state_dir)
-    return store
+    return upload_local(settings)[0]
 
 
-def load(settings: Settings, store: LocalStore, batch_size: int = 3):
+def load(settings: Settings, store: LocalStore, batch_size: int = 3) -> LoadResult:
     wh = DuckDBWarehouse(settings.duckdb_path)
     try:
         return run_load(store, wh, prefix=settings.patients_prefix, batch_size=batch_size,
@@ -47,14 +45,12 @@ def load(settings: Settings, store: LocalStore, batch_size: int = 3):
 
 
 def counts(settings: Settings) -> tuple[int, int, int]:
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
-        return con.execute(
-            "select count(*), count(distinct object_key), "
-            "(select count(*) from raw.load_watermark) from raw.fhir_bundles"
-        ).fetchone()
-    finally:
-        con.close()
+    """(bundles, distinct keys, loads) in RAW."""
+    return duckdb_rows(
+        settings.duckdb_path,
+        "select count(*), count(distinct object_key), "
+        "(select count(*) from raw.load_watermark) from raw.fhir_bundles",
+    )[0]
 
 
 def stored_keys(store: LocalStore, settings: Settings) -> list[str]:
@@ -74,7 +70,7 @@ def test_listing_starts_one_grace_window_below_the_watermark() -> None:
 
 
 def test_no_watermark_until_a_batch_commits(settings: Settings) -> None:
-    land(settings, 2)
+    land_patients(settings, 2)
     store = upload(settings)
     wh = DuckDBWarehouse(settings.duckdb_path)
     try:
@@ -91,7 +87,7 @@ def test_no_watermark_until_a_batch_commits(settings: Settings) -> None:
 
 
 def test_late_key_inside_the_grace_window_is_loaded(settings: Settings) -> None:
-    land(settings, 3)
+    land_patients(settings, 3)
     store = upload(settings)
     load(settings, store)
     wh_mark = max(stored_keys(store, settings))
@@ -115,7 +111,7 @@ def test_late_key_inside_the_grace_window_is_loaded(settings: Settings) -> None:
 def test_failure_before_watermark_commit_rolls_back_the_batch(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    land(settings, 7)
+    land_patients(settings, 7)
     store = upload(settings)
     calls = {"n": 0}
     real = DuckDBWarehouse._insert_watermark
@@ -140,7 +136,7 @@ def test_failure_before_watermark_commit_rolls_back_the_batch(
 
 
 def test_process_killed_mid_batch_then_rerun(settings: Settings) -> None:
-    land(settings, 5)
+    land_patients(settings, 5)
     store = upload(settings)
     # A separate process dies (os._exit, no cleanup) after inserting a batch's rows and
     # before its commit, as a kill -9 would.
@@ -163,7 +159,7 @@ run_load(LocalStore(__import__("pathlib").Path({str(settings.lake_dir)!r})), wh,
 
 def test_same_batch_loaded_twice_adds_nothing(settings: Settings) -> None:
     # An Airflow task retried after its commit succeeded hands the same list in again.
-    land(settings, 4)
+    land_patients(settings, 4)
     store = upload(settings)
     wh = DuckDBWarehouse(settings.duckdb_path)
     try:
@@ -179,7 +175,7 @@ def test_same_batch_loaded_twice_adds_nothing(settings: Settings) -> None:
 
 
 def test_rerun_of_upload_and_load_adds_nothing(settings: Settings) -> None:
-    land(settings, 4)
+    land_patients(settings, 4)
     store = upload(settings)
     load(settings, store)
     keys = stored_keys(store, settings)
@@ -192,10 +188,10 @@ def test_rerun_of_upload_and_load_adds_nothing(settings: Settings) -> None:
 def test_crash_mid_upload_then_rerun_has_no_duplicates(settings: Settings) -> None:
     from fhirflow.upload import UploadLedger, ledger_path
 
-    land(settings, 4)
+    land_patients(settings, 4)
     store = upload(settings)
     load(settings, store)
-    land(settings, 3, start=10)
+    land_patients(settings, 3, start=10)
     # Simulate a run that planned 3 uploads, put one of them, and died before confirming.
     from fhirflow.landing import file_sha256, iter_landed
 
@@ -223,7 +219,7 @@ def test_crash_mid_upload_then_rerun_has_no_duplicates(settings: Settings) -> No
 
 
 def test_a_key_listed_twice_in_one_batch_loads_once(settings: Settings) -> None:
-    land(settings, 2)
+    land_patients(settings, 2)
     store = upload(settings)
     wh = DuckDBWarehouse(settings.duckdb_path)
     try:
@@ -239,7 +235,7 @@ def test_a_key_listed_twice_in_one_batch_loads_once(settings: Settings) -> None:
 def test_given_objects_load_exactly_those_in_batches(settings: Settings) -> None:
     # An Airflow task loads the listing an earlier task made: only those keys, not whatever
     # else arrived meanwhile, in batches, and a retry skips what a first try committed.
-    land(settings, 7)
+    land_patients(settings, 7)
     store = upload(settings)
     listed = list(store.list_after(settings.patients_prefix, None))
     wanted = listed[1:6]

@@ -6,32 +6,18 @@ counts them; a re-run of upload + load adds nothing.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from _helpers import bundle, clean_environ, duckdb_rows, land, run_cli, upload_local
 from fhirflow.config import Settings, load_settings
-from fhirflow.load import run_load
-from fhirflow.store import LocalStore
-from fhirflow.upload import upload_landing
+from fhirflow.load import LoadResult, run_load
+from fhirflow.upload import UploadResult
 from fhirflow.warehouse import reasons
 from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
-
-def bundle(patient: str, extra: str = "") -> bytes:
-    doc = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [{"resource": {"resourceType": "Patient", "id": patient, "note": extra}}],
-    }
-    return json.dumps(doc).encode()
-
-
+HUGE = bundle("h", note="x" * 5000)
 GOOD = {f"good{i}.json": bundle(f"p{i}") for i in range(3)}
 # file name -> (content, the reason RAW.LOAD_ERRORS gives)
 BAD = {
@@ -40,17 +26,11 @@ BAD = {
     "empty.json": (b"", reasons.EMPTY),
     "patient.json": (b'{"resourceType": "Patient", "id": "x"}', reasons.NOT_A_BUNDLE),
     "array.json": (b"[1, 2, 3]", reasons.NOT_A_BUNDLE),
-    "latin1.json": ('{"resourceType": "Bundle", "x": "café"}'.encode("latin-1"), reasons.NOT_UTF8),
+    "latin1.json": ('{"resourceType": "Bundle", "x": "café"}'.encode("latin-1"),
+                    reasons.NOT_UTF8),
     "bom.json": (b"\xef\xbb\xbf" + bundle("b"), reasons.BYTE_ORDER_MARK),
-    "huge.json": (bundle("h", "x" * 5000), reasons.too_big(len(bundle("h", "x" * 5000)), 4096)),
+    "huge.json": (HUGE, reasons.too_big(len(HUGE), 4096)),
 }
-
-
-def land(settings: Settings, files: dict[str, bytes], patient: str = "mixed") -> None:
-    folder = settings.landing_dir / patient
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
 
 
 @pytest.fixture
@@ -59,10 +39,8 @@ def small_limit(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Settings:
     return load_settings(home=tmp_path / "home", max_file_mb=4 / 1024, load_batch_size=4)
 
 
-def upload_and_load(settings: Settings):
-    store = LocalStore(settings.lake_dir)
-    up = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
-                        state_dir=settings.state_dir)
+def upload_and_load(settings: Settings) -> tuple[UploadResult, LoadResult]:
+    store, up = upload_local(settings)
     wh = DuckDBWarehouse(settings.duckdb_path)
     try:
         res = run_load(store, wh, prefix=settings.patients_prefix,
@@ -74,15 +52,15 @@ def upload_and_load(settings: Settings):
 
 
 def raw(settings: Settings, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return duckdb_rows(settings.duckdb_path, sql)
+
+
+def land_mixed(settings: Settings, files: dict[str, bytes]) -> None:
+    land(settings.landing_dir, {f"mixed/{name}": data for name, data in files.items()})
 
 
 def test_each_bad_kind_is_quarantined_with_its_reason(small_limit: Settings) -> None:
-    land(small_limit, GOOD | {name: data for name, (data, _) in BAD.items()})
+    land_mixed(small_limit, GOOD | {name: data for name, (data, _) in BAD.items()})
     up, res = upload_and_load(small_limit)
     assert up.uploaded == len(GOOD) + len(BAD)
     assert res.files_loaded == len(GOOD)
@@ -107,14 +85,14 @@ def test_bad_batch_neighbours_still_load_in_every_batch(small_limit: Settings) -
     for i in range(6):
         files[f"f{i}g.json"] = bundle(f"q{i}")
         files[f"f{i}h.json"] = b"{not json"
-    land(small_limit, files)
+    land_mixed(small_limit, files)
     _, res = upload_and_load(small_limit)
     assert len(res.batches) == 3
     assert all(b.files_loaded == 2 and b.files_failed == 2 for b in res.batches)
 
 
 def test_rerun_of_upload_and_load_adds_nothing(small_limit: Settings) -> None:
-    land(small_limit, GOOD | {name: data for name, (data, _) in BAD.items()})
+    land_mixed(small_limit, GOOD | {name: data for name, (data, _) in BAD.items()})
     upload_and_load(small_limit)
     before = raw(small_limit, "select (select count(*) from raw.fhir_bundles), "
                               "(select count(*) from raw.load_errors)")
@@ -126,15 +104,11 @@ def test_rerun_of_upload_and_load_adds_nothing(small_limit: Settings) -> None:
 
 
 def test_cli_load_prints_each_quarantined_file(small_limit: Settings) -> None:
-    land(small_limit, GOOD | {"empty.json": b"", "patient.json": BAD["patient.json"][0]})
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FHIRFLOW_", "AWS_"))}
-    env.update(COLUMNS="400", FHIRFLOW_HOME=str(small_limit.home))
-    fhirflow = [sys.executable, "-m", "fhirflow.cli"]
-    up = subprocess.run([*fhirflow, "upload"], env=env, capture_output=True, text=True,
-                        timeout=120)
+    land_mixed(small_limit, GOOD | {"empty.json": b"", "patient.json": BAD["patient.json"][0]})
+    env = clean_environ(FHIRFLOW_HOME=str(small_limit.home))
+    up = run_cli("upload", env=env)
     assert up.returncode == 0, up.stderr
-    result = subprocess.run([*fhirflow, "load"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = run_cli("load", env=env)
     assert result.returncode == 0, result.stderr
     assert "2 files quarantined in RAW.LOAD_ERRORS" in result.stdout
     assert "empty.json: empty file" in result.stderr

@@ -2,78 +2,42 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
-import duckdb
 import pytest
 
+from _helpers import (
+    bundle,
+    clean_environ,
+    duckdb_rows,
+    free_port,
+    land,
+    moto_s3,
+    run_cli,
+)
 from fhirflow.config import Settings, load_settings
 from fhirflow.load import run_load
 from fhirflow.store import ObjectMissing, S3Store, StoreError, open_store
 from fhirflow.upload import upload_landing
 from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
-BUCKET = "fhirflow-test"  # moto keeps buckets per process: each test gets its own below
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def s3_env(clean_env: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    import uuid
-
-    from moto.server import ThreadedMotoServer
-
-    bucket = f"{BUCKET}-{uuid.uuid4().hex[:12]}"
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_S3_BUCKET": bucket,
-        "FHIRFLOW_STORE": "s3",
-    }
-    for name, value in env.items():
-        clean_env.setenv(name, value)
-    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=bucket)
-    try:
+    """A moto S3 server and its bucket, in this process's environment (FHIRFLOW_STORE=s3)."""
+    with moto_s3("fhirflow-test") as s3:
+        env = {**s3.env, "FHIRFLOW_STORE": "s3"}
+        for name, value in env.items():
+            clean_env.setenv(name, value)
         yield env
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def s3_settings(tmp_path: Path, s3_env: dict[str, str]) -> Settings:
     return load_settings(home=tmp_path / "home", load_batch_size=3)
-
-
-def land(settings: Settings, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        path = settings.landing_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
-def bundle(i: int) -> bytes:
-    return json.dumps({"resourceType": "Bundle", "type": "transaction",
-                       "entry": [{"resource": {"resourceType": "Patient", "id": f"p{i}"}}]}
-                      ).encode()
 
 
 def test_s3_store_round_trip(s3_settings: Settings, tmp_path: Path) -> None:
@@ -101,10 +65,10 @@ def test_missing_bucket_is_one_clear_error(s3_settings: Settings) -> None:
 
 
 def test_upload_and_duckdb_load_from_s3(s3_settings: Settings) -> None:
-    files = {f"p{i}/b{i}.json": bundle(i) for i in range(7)}
+    files = {f"p{i}/b{i}.json": bundle(f"p{i}") for i in range(7)}
     files["p9/bad.json"] = b"{truncated"
     files["p9/empty.json"] = b""
-    land(s3_settings, files)
+    land(s3_settings.landing_dir, files)
     store = open_store(s3_settings)
     up = upload_landing(s3_settings.landing_dir, store, prefix=s3_settings.patients_prefix,
                         state_dir=s3_settings.state_dir, workers=4)
@@ -121,7 +85,7 @@ def test_upload_and_duckdb_load_from_s3(s3_settings: Settings) -> None:
 
     assert load() == (7, 2)
     # Changed content is uploaded again (a new key) and loaded as a new row; the rest not.
-    (s3_settings.landing_dir / "p0/b0.json").write_bytes(bundle(100))
+    land(s3_settings.landing_dir, {"p0/b0.json": bundle("p100")})
     again = upload_landing(s3_settings.landing_dir, store, prefix=s3_settings.patients_prefix,
                            state_dir=s3_settings.state_dir)
     assert (again.uploaded, again.already_uploaded) == (1, 8)
@@ -130,27 +94,18 @@ def test_upload_and_duckdb_load_from_s3(s3_settings: Settings) -> None:
                              state_dir=s3_settings.state_dir)
     assert nothing.uploaded == 0
     assert load() == (0, 0)
-    con = duckdb.connect(str(s3_settings.duckdb_path), read_only=True)
-    try:
-        rows = con.execute("select count(*), count(distinct object_key) from raw.fhir_bundles"
-                           ).fetchone()
-    finally:
-        con.close()
-    assert rows == (8, 8)
+    assert duckdb_rows(s3_settings.duckdb_path, "select count(*), count(distinct object_key) "
+                       "from raw.fhir_bundles") == [(8, 8)]
     assert len(list(store.list_after(s3_settings.patients_prefix, None))) == 10
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items()
-            if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
-    full.update(env, COLUMNS="400")
-    return subprocess.run([sys.executable, "-m", "fhirflow.cli", *args], env=full,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(*args, env=clean_environ(**env), timeout=120)
 
 
 def test_cli_upload_and_load_with_store_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home")
-    land(settings, {f"p{i}/b{i}.json": bundle(i) for i in range(4)})
+    land(settings.landing_dir, {f"p{i}/b{i}.json": bundle(f"p{i}") for i in range(4)})
     env = {**s3_env, "FHIRFLOW_HOME": str(settings.home)}
     env.pop("FHIRFLOW_STORE")
     up = cli(env, "upload", "--store", "s3")
@@ -165,13 +120,12 @@ def test_cli_upload_and_load_with_store_s3(s3_env: dict[str, str], tmp_path: Pat
 
 def test_unreachable_endpoint_is_one_line_and_fails_fast(tmp_path: Path) -> None:
     settings_home = tmp_path / "home"
-    (settings_home / "output/bundles/p1").mkdir(parents=True)
-    (settings_home / "output/bundles/p1/b.json").write_bytes(bundle(1))
+    land(settings_home / "output/bundles", {"p1/b.json": bundle("p1")})
     env = {
         "FHIRFLOW_HOME": str(settings_home),
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        "AWS_S3_BUCKET": BUCKET,
+        "AWS_S3_BUCKET": "fhirflow-test",
     }
     started = time.monotonic()
     result = cli(env, "upload", "--store", "s3")

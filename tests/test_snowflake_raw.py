@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from _helpers import bundle, clean_environ, land, moto_s3, run_cli
+from fhirflow.config import Settings, load_settings
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.load import list_new_files, load_batch, run_load
 from fhirflow.store import LocalStore, StoredObject
 from fhirflow.warehouse import BatchFile
 from fhirflow.warehouse import reasons as why
-from fhirflow.warehouse.snowflake import sql as sf
 from fhirflow.warehouse.snowflake import SnowflakeWarehouse
+from fhirflow.warehouse.snowflake import sql as sf
 
 fakesnow = pytest.importorskip("fakesnow")
 PREFIX = "raw/patients/"
@@ -43,19 +48,13 @@ def warehouse() -> Iterator[SnowflakeWarehouse]:
             wh.close()
 
 
-def bundle(i: int) -> bytes:
-    return json.dumps({"resourceType": "Bundle", "type": "transaction",
-                       "entry": [{"resource": {"resourceType": "Patient", "id": f"p{i}"}}]}
-                      ).encode()
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
     store = LocalStore(tmp_path / "lake")
-    files = {f"2026-{i:03d}-good.json": bundle(i) for i in range(5)}
+    files = {f"2026-{i:03d}-good.json": bundle(f"p{i}") for i in range(5)}
     files |= {
         "2026-100-invalid.json": b"{nope",
-        "2026-101-truncated.json": bundle(1)[:30],
+        "2026-101-truncated.json": bundle("p1")[:30],
         "2026-102-empty.json": b"",
         "2026-103-patient.json": b'{"resourceType": "Patient"}',
         "2026-104-latin1.json": '{"resourceType": "Bundle", "x": "café"}'.encode("latin-1"),
@@ -210,14 +209,14 @@ def test_stage_creation_runs_and_keeps_secrets_out_of_logs(
     assert "very-secret-value" not in caplog.text
 
 
-def test_from_settings_needs_account(settings) -> None:  # noqa: ANN001
+def test_from_settings_needs_account(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="SNOWFLAKE_ACCOUNT"):
         SnowflakeWarehouse.from_settings(settings)
 
 
-def test_unreachable_snowflake_is_one_line(settings, monkeypatch) -> None:  # noqa: ANN001
-    from fhirflow.config import load_settings
-
+def test_unreachable_snowflake_is_one_line(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = load_settings(home=settings.home, snowflake_account="acct", snowflake_user="u",
                       snowflake_host="127.0.0.1", snowflake_port=9, snowflake_protocol="http",
                       snowflake_load_mode="insert")
@@ -227,92 +226,64 @@ def test_unreachable_snowflake_is_one_line(settings, monkeypatch) -> None:  # no
         SnowflakeWarehouse.from_settings(s)
 
 
-def _failing_connect(**kwargs):  # noqa: ANN003, ANN202
+def _failing_connect(**kwargs: object) -> None:
     import snowflake.connector
 
     raise snowflake.connector.errors.OperationalError(msg="connection refused")
 
 
 def test_cli_load_warehouse_snowflake_store_s3(
-    tmp_path: Path, clean_env, fakesnow_server  # noqa: ANN001
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, fakesnow_server: Callable[..., Any]
 ) -> None:
     """`fhirflow upload --store s3` + `load --warehouse snowflake` against moto and a fakesnow
     server, as separate processes. Mode insert runs end to end; mode copy gets as far as the
     COPY statement, which fakesnow cannot run (one clear error line)."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import uuid
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    moto.start()
-    bucket = f"fhirflow-sf-{uuid.uuid4().hex[:10]}"
     home = tmp_path / "home"
-    for i in range(3):
-        path = home / "output/bundles" / f"p{i}" / f"b{i}.json"
-        path.parent.mkdir(parents=True)
-        path.write_bytes(bundle(i))
-    (home / "output/bundles/p9").mkdir()
-    (home / "output/bundles/p9/bad.json").write_bytes(b"{bad")
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-               "AWS_S3_BUCKET": bucket}
-        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                     aws_secret_access_key="testing", region_name="us-east-1"
-                     ).create_bucket(Bucket=bucket)
-        with fakesnow_server() as conn:
-            env = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
-            env.update(aws, COLUMNS="400", FHIRFLOW_HOME=str(home),
-                       SNOWFLAKE_ACCOUNT=conn["account"], SNOWFLAKE_USER=conn["user"],
-                       SNOWFLAKE_PASSWORD=conn["password"], SNOWFLAKE_HOST=conn["host"],
-                       SNOWFLAKE_PORT=str(conn["port"]), SNOWFLAKE_PROTOCOL=conn["protocol"],
-                       # fakesnow servers in one process share their databases: use our own
-                       SNOWFLAKE_DATABASE=f"SYNTHEA_{uuid.uuid4().hex[:8].upper()}")
+    land(home / "output/bundles",
+         {f"p{i}/b{i}.json": bundle(f"p{i}") for i in range(3)} | {"p9/bad.json": b"{bad"})
+    with moto_s3("fhirflow-sf") as s3, fakesnow_server() as conn:
+        snowflake = {
+            "SNOWFLAKE_ACCOUNT": conn["account"], "SNOWFLAKE_USER": conn["user"],
+            "SNOWFLAKE_PASSWORD": conn["password"], "SNOWFLAKE_HOST": conn["host"],
+            "SNOWFLAKE_PORT": str(conn["port"]), "SNOWFLAKE_PROTOCOL": conn["protocol"],
+            # fakesnow servers in one process share their databases: use our own
+            "SNOWFLAKE_DATABASE": f"SYNTHEA_{uuid.uuid4().hex[:8].upper()}",
+        }
+        env = clean_environ(FHIRFLOW_HOME=str(home), **s3.env, **snowflake)
 
-            def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-                return subprocess.run([sys.executable, "-m", "fhirflow.cli", *args],
-                                      env={**env, **extra}, capture_output=True, text=True,
-                                      timeout=180)
+        def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+            return run_cli(*args, env={**env, **extra})
 
-            up = cli("upload", "--store", "s3")
-            assert up.returncode == 0, up.stderr
-            copy = cli("load", "--warehouse", "snowflake", "--store", "s3")
-            assert copy.returncode == 1, copy.stderr
-            assert "error: Snowflake rejected `copy into FHIRFLOW_INCOMING" in copy.stderr
-            assert "testing" not in copy.stderr  # no AWS secret in the message
+        up = cli("upload", "--store", "s3")
+        assert up.returncode == 0, up.stderr
+        copy = cli("load", "--warehouse", "snowflake", "--store", "s3")
+        assert copy.returncode == 1, copy.stderr
+        assert "error: Snowflake rejected `copy into FHIRFLOW_INCOMING" in copy.stderr
+        assert "testing" not in copy.stderr  # no AWS secret in the message
 
-            load = cli("load", "--warehouse", "snowflake", "--store", "s3",
-                       FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
-            assert load.returncode == 0, load.stderr
-            assert "1 files quarantined" in load.stdout
-            assert "bad.json: invalid JSON" in load.stderr
-            again = cli("load", "--warehouse", "snowflake", "--store", "s3",
-                        FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
-            assert again.returncode == 0, again.stderr
-            assert "│ load  │     0 │" in again.stdout
-            status = cli("status", "--json", FHIRFLOW_WAREHOUSE="snowflake",
-                         FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
-            assert status.returncode == 0, status.stderr
-            assert json.loads(status.stdout)["raw"] == {"bundles": 3, "errors": 1, "loads": 1}
-    finally:
-        moto.stop()
+        load = cli("load", "--warehouse", "snowflake", "--store", "s3",
+                   FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
+        assert load.returncode == 0, load.stderr
+        assert "1 files quarantined" in load.stdout
+        assert "bad.json: invalid JSON" in load.stderr
+        again = cli("load", "--warehouse", "snowflake", "--store", "s3",
+                    FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
+        assert again.returncode == 0, again.stderr
+        assert "│ load  │     0 │" in again.stdout
+        # status only reads: mode copy (the default) without any AWS keys works.
+        no_aws = clean_environ(FHIRFLOW_HOME=str(home), FHIRFLOW_WAREHOUSE="snowflake",
+                               **snowflake)
+        status = run_cli("status", "--json", env=no_aws)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["raw"] == {"bundles": 3, "errors": 1, "loads": 1}
 
 
 def test_stage_errors_never_show_the_secret_key() -> None:
     from fhirflow.warehouse.snowflake.client import redacted
     from fhirflow.warehouse.snowflake.sql import stage_sql
 
-    ddl = stage_sql("S", "s3://b/raw/", aws_key_id="AKIAEXAMPLE", aws_secret_key="wJalr/K7MDENG+bPxRfi")
+    ddl = stage_sql("S", "s3://b/raw/", aws_key_id="AKIAEXAMPLE",
+                    aws_secret_key="wJalr/K7MDENG+bPxRfi")
     echoed = "SQL compilation error: invalid value 'wJalr/K7MDENG+bPxRfi' for AWS_SECRET_KEY"
     assert "wJalr" not in redacted(echoed, ddl)
     assert "invalid value '***'" in redacted(echoed, ddl)
@@ -329,11 +300,9 @@ def test_a_key_listed_twice_in_one_batch_loads_once(warehouse: SnowflakeWarehous
                 ) == [(2, 2)]
 
 
-def test_reading_needs_no_stage_credentials(settings) -> None:  # noqa: ANN001
+def test_reading_needs_no_stage_credentials(settings: Settings) -> None:
     # `fhirflow status` and `export-csv` only read; in mode copy without a storage integration
     # or AWS keys they still open the warehouse. Creating the stage (the load) is what fails.
-    from fhirflow.config import load_settings
-
     s = load_settings(home=settings.home, snowflake_account="acct", snowflake_user="u",
                       snowflake_password="p")
     assert s.snowflake_load_mode == "copy" and s.aws_secret_access_key is None

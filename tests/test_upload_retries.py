@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
 
+from _helpers import land, patient_files
 from fhirflow.config import Settings
 from fhirflow.errors import FhirflowError
 from fhirflow.store import LocalStore, StoreError, with_retries
@@ -42,25 +44,18 @@ def test_with_retries_does_not_retry_permanent_errors() -> None:
     assert calls["n"] == 1
 
 
-def land(settings: Settings, n: int) -> None:
-    for i in range(n):
-        path = settings.landing_dir / f"p{i}" / f"b{i}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text('{"resourceType": "Bundle"}' + " " * i)
-
-
 def test_local_put_retries_transient_io_errors(settings: Settings,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    land(settings, 3)
+    land(settings.landing_dir, patient_files(3))
     store = LocalStore(settings.lake_dir)
-    real_replace = __import__("os").replace
+    real_replace = os.replace
     failures = {"left": 2}
 
-    def flaky_replace(src, dst):  # noqa: ANN001, ANN202
+    def flaky_replace(src: str | Path, dst: str | Path) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise OSError(errno.EIO, "I/O error")
-        return real_replace(src, dst)
+        real_replace(src, dst)
 
     monkeypatch.setattr("fhirflow.atomic.os.replace", flaky_replace)
     monkeypatch.setattr("fhirflow.store.time.sleep", lambda s: None)
@@ -75,15 +70,15 @@ def test_local_put_retries_transient_io_errors(settings: Settings,
 def test_persistent_store_failure_is_one_error_and_nothing_confirmed(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    land(settings, 2)
+    land(settings.landing_dir, patient_files(2))
     store = LocalStore(settings.lake_dir, attempts=3)
 
-    def broken(src, dst):  # noqa: ANN001, ANN202
+    def broken(src: str | Path, dst: str | Path) -> None:
         raise OSError(errno.EIO, "I/O error")
 
     monkeypatch.setattr("fhirflow.atomic.os.replace", broken)
     monkeypatch.setattr("fhirflow.store.time.sleep", lambda s: None)
-    with pytest.raises(FhirflowError, match="upload of p0/b0.json failed") as info:
+    with pytest.raises(FhirflowError, match="upload of patient000/b000.json failed") as info:
         upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                        state_dir=settings.state_dir, workers=1)
     assert "\n" not in str(info.value)
@@ -97,11 +92,11 @@ def test_persistent_store_failure_is_one_error_and_nothing_confirmed(
 
 
 def test_changed_content_is_uploaded_again(settings: Settings) -> None:
-    land(settings, 2)
+    land(settings.landing_dir, patient_files(2))
     store = LocalStore(settings.lake_dir)
     upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                    state_dir=settings.state_dir)
-    (settings.landing_dir / "p1" / "b1.json").write_text('{"resourceType": "Bundle", "v": 2}')
+    land(settings.landing_dir, {"patient001/b001.json": '{"resourceType": "Bundle", "v": 2}'})
     result = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                             state_dir=settings.state_dir)
     assert (result.uploaded, result.already_uploaded) == (1, 1)
