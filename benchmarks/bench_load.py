@@ -52,7 +52,7 @@ else:
     wh = open_warehouse(s)
     try:
         r = run_load(store, wh, prefix=s.patients_prefix, batch_size=s.load_batch_size,
-                     max_file_bytes=int(s.max_file_mb * 1024 * 1024))
+                     max_file_bytes=s.max_file_bytes, fetch_workers=s.upload_workers)
     finally:
         wh.close()
     out = {"files": r.files_loaded, "bytes": r.bytes_loaded, "failed": r.files_failed}
