@@ -4,16 +4,22 @@ fakesnow (Snowflake's SQL on DuckDB) cannot hold real-size bundles, so the RAW l
 small generated ones: 2 patients with 1 year of history, loaded by the production Snowflake
 loader in its "insert" mode (the stage-less mode fakesnow can run). dbt-snowflake then
 connects over HTTP (profile host/port/protocol from SNOWFLAKE_HOST/PORT/PROTOCOL) and builds
-all 27 models and their tests.
+every model and its tests. The same bundles then go through the DuckDB path, and the staging
+rows of both warehouses must be equal; the compiled Snowflake SQL is checked for a construct
+Snowflake rejects and fakesnow runs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from fhirflow.config import Settings, load_settings
@@ -58,10 +64,15 @@ def loaded(snowflake_settings: Settings) -> Settings:
     return settings
 
 
-def test_dbt_build_on_snowflake_adapter(loaded: Settings) -> None:
+@pytest.fixture(scope="module")
+def built(loaded: Settings) -> Any:
     from fhirflow.transform import run_dbt
 
-    result = run_dbt(loaded, "build")
+    return run_dbt(loaded, "build")
+
+
+def test_dbt_build_on_snowflake_adapter(built: Any) -> None:
+    result = built
     assert result.success, result.failures
     models = {layer: s.models_ok for layer, s in result.layers.items()}
     assert models.get("staging") == 18
@@ -71,7 +82,7 @@ def test_dbt_build_on_snowflake_adapter(loaded: Settings) -> None:
     # merge dbt-snowflake wraps in an explicit transaction; DuckDB covers incremental runs.
 
 
-def test_export_csv_from_snowflake(loaded: Settings, tmp_path: Path) -> None:
+def test_export_csv_from_snowflake(loaded: Settings, built: Any, tmp_path: Path) -> None:
     from fhirflow.export_csv import export_csv
 
     result = export_csv(loaded, tmp_path, tables=["patients", "encounters", "observations"])
@@ -79,3 +90,114 @@ def test_export_csv_from_snowflake(loaded: Settings, tmp_path: Path) -> None:
     assert result.rows["encounters"] > 0
     header = (tmp_path / "patients.csv").read_text().splitlines()[0]
     assert header.startswith("Id,BIRTHDATE,DEATHDATE,SSN")
+
+
+@pytest.fixture(scope="module")
+def duckdb_twin(loaded: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The same landed bundles through the embedded path: upload, load and dbt on DuckDB."""
+    from fhirflow import pipeline
+    from fhirflow.transform import run_dbt
+
+    settings = load_settings(home=tmp_path_factory.mktemp("duckdb-twin"))
+    shutil.copytree(loaded.landing_dir, settings.landing_dir)
+    pipeline.upload(settings, lambda _m: None, store_kind="local")
+    pipeline.load(settings, lambda _m: None, store_kind="local")
+    result = run_dbt(settings, "build")
+    assert result.success, result.failures
+    return settings
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, (float, Decimal)):
+        return round(float(value), 9)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return value
+
+
+# Staging models whose columns come through json_array_lookup (FLATTEN + MIN_BY on
+# Snowflake, list_filter on DuckDB) or flatten_json_array, and a few plain ones.
+COMPARED = ["stg_patients", "stg_claims", "stg_careplans", "stg_providers", "stg_organizations",
+            "stg_claims_transactions", "stg_observations", "stg_encounters"]
+
+
+@pytest.mark.parametrize("model", COMPARED)
+def test_snowflake_and_duckdb_build_the_same_staging_rows(
+    loaded: Settings, built: Any, duckdb_twin: Settings, model: str
+) -> None:
+    import snowflake.connector
+
+    password = loaded.snowflake_password.get_secret_value() if loaded.snowflake_password else ""
+    sf = snowflake.connector.connect(
+        account=loaded.snowflake_account, user=loaded.snowflake_user, password=password,
+        host=loaded.snowflake_host, port=loaded.snowflake_port,
+        protocol=loaded.snowflake_protocol, database=loaded.snowflake_database)
+    try:
+        cursor = sf.cursor()
+        cursor.execute(f"select * from staging.{model}")
+        columns = [d[0].lower() for d in cursor.description]
+        snowflake_rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        sf.close()
+    # Not read_only: dbt-duckdb may still hold its read-write connection to the file.
+    con = duckdb.connect(str(duckdb_twin.duckdb_path))
+    try:
+        relation = con.execute(f"select * from staging.{model}")
+        names = [d[0] for d in relation.description]
+        duckdb_rows = [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
+    finally:
+        con.close()
+    assert set(columns) == set(names)
+    # Load metadata differs between the two loads; the rest must be equal, value for value.
+    compared = sorted(c for c in names if not c.startswith("_"))
+
+    def keyed(rows: list[dict[str, Any]]) -> list[tuple]:
+        return sorted((tuple(_normalised(r[c]) for c in compared) for r in rows), key=repr)
+
+    assert snowflake_rows, f"{model} is empty on Snowflake"
+    assert keyed(snowflake_rows) == keyed(duckdb_rows)
+
+
+def scalar_subqueries_over_flatten(sql: str) -> list[str]:
+    """Subqueries in a select list that read a FLATTEN: Snowflake rejects a correlation
+    inside FLATTEN there ("Unsupported subquery type"), while fakesnow runs it."""
+    import sqlglot
+    from sqlglot import exp
+
+    found = []
+    for statement in sqlglot.parse(sql, read="snowflake"):
+        if statement is None:
+            continue
+        for select in statement.find_all(exp.Select):
+            for projection in select.expressions:
+                for subquery in projection.find_all(exp.Subquery):
+                    if next(subquery.find_all(exp.Lateral, exp.Explode), None) is not None:
+                        found.append(subquery.sql(dialect="snowflake")[:200])
+    return found
+
+
+def test_the_guard_finds_the_form_snowflake_rejects() -> None:
+    # The form snowflake__json_array_find compiled to before json_array_lookup replaced it.
+    rejected = (
+        "select resource_id, (select min_by(found.value:value::varchar, found.index) "
+        "from lateral flatten(input => resource:identifier) as found "
+        "where found.value:system::varchar = 'x') as npi from source")
+    assert scalar_subqueries_over_flatten(rejected)
+    accepted = (
+        "select source.resource_id, min_by(found.value:value::varchar, case when "
+        "found.value:system::varchar = 'x' then found.index end) as npi from source, "
+        "lateral flatten(input => source.resource:identifier) as found group by 1")
+    assert scalar_subqueries_over_flatten(accepted) == []
+
+
+def test_compiled_snowflake_models_have_no_subquery_over_flatten(
+    loaded: Settings, built: Any
+) -> None:
+    from fhirflow.transform import dbt_target_path
+
+    compiled = dbt_target_path(loaded) / "compiled" / "fhirflow" / "models"
+    files = sorted(compiled.rglob("*.sql"))
+    assert len(files) >= 27, files
+    offenders = {p.stem: found for p in files if (found := scalar_subqueries_over_flatten(
+        p.read_text()))}
+    assert offenders == {}

@@ -1,14 +1,13 @@
 {#- A select statement with one row per element of a JSON array: the `columns` of
     `relation` (a ref or CTE name), plus `value` (JSON/VARIANT) and `index` (0-based).
-    Rows whose array is missing or empty yield nothing.
-
-    DuckDB: a select-list unnest. A lateral join over the same unnest is correlated and
-    runs ~300x slower on real bundles. -#}
+    Rows whose array is missing or empty yield nothing. -#}
 {% macro flatten_json_array(relation, array_expr, columns) -%}
     {{ return(adapter.dispatch('flatten_json_array', 'fhirflow')(relation, array_expr, columns)) }}
 {%- endmacro %}
 
-{% macro default__flatten_json_array(relation, array_expr, columns) -%}
+{#- DuckDB: a select-list unnest. A lateral join over the same unnest is correlated and
+    runs ~300x slower on real bundles. -#}
+{% macro duckdb__flatten_json_array(relation, array_expr, columns) -%}
     select
         {% for column in columns %}{{ column }},
         {% endfor %}unnest(elements) as value,
@@ -21,6 +20,7 @@
     )
 {%- endmacro %}
 
+{#- Snowflake: LATERAL FLATTEN in the FROM clause, the documented form. -#}
 {% macro snowflake__flatten_json_array(relation, array_expr, columns) -%}
     select
         {% for column in columns %}{{ relation }}.{{ column }},
@@ -28,4 +28,8 @@
         flattened.index
     from {{ relation }},
         lateral flatten(input => {{ array_expr }}) as flattened
+{%- endmacro %}
+
+{% macro default__flatten_json_array(relation, array_expr, columns) -%}
+    {{ raise_unsupported_adapter('flatten_json_array') }}
 {%- endmacro %}

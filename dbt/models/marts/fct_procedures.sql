@@ -57,7 +57,9 @@ final as (
         procedures.start_at,
         procedures.stop_at,
         cast(procedures.start_at as date) as start_date,
-        {{ dbt.datediff('procedures.start_at', 'procedures.stop_at', 'minute') }} as duration_minutes,
+        {{ dbt.datediff(
+            'procedures.start_at', 'procedures.stop_at', 'minute'
+        ) }} as duration_minutes,
         item_costs.amount as base_cost,
         reasons.reason_code,
         reasons.reason_description,

@@ -4,35 +4,50 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('Claim') }}
+    {{ resources_of_type('entries', 'Claim') }}
 
 ),
 
 eob_source as (
 
-    {{ resources_of_type('ExplanationOfBenefit') }}
+    {{ resources_of_type('entries', 'ExplanationOfBenefit') }}
+
+),
+
+submitted_totals as (
+
+    {{ json_array_lookup('eob_source', 'resource_id', 'resource', 'total', 'category.coding[0].code', [
+        {'equals': 'submitted', 'returns': 'amount.value', 'column': 'submitted_text'}
+    ]) }}
 
 ),
 
 explanations as (
 
     select
-        {{ reference_id(json_text('resource', 'claim.reference')) }} as claim_id,
+        {{ reference_id(json_text('eob_source.resource', 'claim.reference')) }} as claim_id,
         coalesce(
-            {{ json_text('resource', 'provider.reference') }},
-            {{ json_text('resource', 'careTeam[0].provider.reference') }}
+            {{ json_text('eob_source.resource', 'provider.reference') }},
+            {{ json_text('eob_source.resource', 'careTeam[0].provider.reference') }}
         ) as provider_reference,
-        {{ json_text('resource', 'insurer.display') }} as insurer_name,
-        {{ json_array_find('resource', 'total', 'category.coding[0].code', 'submitted',
-            'amount.value') }} as submitted_text,
-        {{ json_number('resource', 'payment.amount.value') }} as payment_amount,
-        _loaded_at
+        {{ json_text('eob_source.resource', 'insurer.display') }} as insurer_name,
+        submitted_totals.submitted_text,
+        {{ json_number('eob_source.resource', 'payment.amount.value') }} as payment_amount,
+        eob_source._loaded_at
     from eob_source
+    left join submitted_totals
+        on eob_source.resource_id = submitted_totals.resource_id
     qualify row_number() over (
-        partition by {{ reference_id(json_text('resource', 'claim.reference')) }}
-        order by _loaded_at desc, resource_id desc
+        partition by {{ reference_id(json_text('eob_source.resource', 'claim.reference')) }}
+        order by eob_source._loaded_at desc, eob_source.resource_id desc
     ) = 1
 
 ),

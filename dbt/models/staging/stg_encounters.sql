@@ -2,15 +2,21 @@
 
 with
 
-source as (
+entries as (
 
-    {{ resources_of_type('Encounter') }}
+    select * from {{ ref('base_fhir_entries') }}
 
 ),
 
 encounter_classes as (
 
     select * from {{ ref('encounter_classes') }}
+
+),
+
+source as (
+
+    {{ resources_of_type('entries', 'Encounter') }}
 
 ),
 
@@ -73,7 +79,9 @@ final as (
         reason_description,
         status,
         discharge_disposition_code,
-        {{ dbt.datediff('start_at', 'stop_at', 'minute') }} as duration_minutes,
+        {{ dbt.datediff(
+            'start_at', 'stop_at', 'minute'
+        ) }} as duration_minutes,
         _object_key,
         _load_id,
         _loaded_at

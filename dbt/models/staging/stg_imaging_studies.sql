@@ -3,9 +3,15 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('ImagingStudy') }}
+    {{ resources_of_type('entries', 'ImagingStudy') }}
 
 ),
 

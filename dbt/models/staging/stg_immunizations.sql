@@ -2,9 +2,15 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('Immunization') }}
+    {{ resources_of_type('entries', 'Immunization') }}
 
 ),
 

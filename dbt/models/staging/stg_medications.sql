@@ -5,15 +5,21 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('MedicationRequest') }}
+    {{ resources_of_type('entries', 'MedicationRequest') }}
 
 ),
 
 medication_resources as (
 
-    {{ resources_of_type('Medication') }}
+    {{ resources_of_type('entries', 'Medication') }}
 
 ),
 

@@ -4,9 +4,15 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('Observation') }}
+    {{ resources_of_type('entries', 'Observation') }}
 
 ),
 

@@ -4,15 +4,21 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('Organization') }}
+    {{ resources_of_type('entries', 'Organization') }}
 
 ),
 
 location_source as (
 
-    {{ resources_of_type('Location') }}
+    {{ resources_of_type('entries', 'Location') }}
 
 ),
 
@@ -31,24 +37,43 @@ locations as (
 
 ),
 
+phones as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'telecom', 'system', [
+        {'equals': 'phone', 'returns': 'value', 'column': 'phone'}
+    ]) }}
+
+),
+
+utilization_extensions as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'extension', 'url', [
+        {'equals': 'http://synthetichealth.github.io/synthea/utilization-encounters-extension',
+         'returns': 'valueInteger', 'column': 'utilization_text'}
+    ]) }}
+
+),
+
 renamed as (
 
     select
-        resource_id as organization_id,
-        {{ json_text('resource', 'name') }} as name,
-        {{ json_text('resource', 'address[0].line[0]') }} as address,
-        {{ json_text('resource', 'address[0].city') }} as city,
-        {{ json_text('resource', 'address[0].state') }} as state,
-        {{ json_text('resource', 'address[0].postalCode') }} as zip,
-        {{ json_array_find('resource', 'telecom', 'system', 'phone', 'value') }} as phone,
-        {{ json_array_find('resource', 'extension', 'url',
-            'http://synthetichealth.github.io/synthea/utilization-encounters-extension',
-            'valueInteger') }} as utilization_text,
-        {{ json_text('resource', 'type[0].coding[0].code') }} as organization_type,
-        _object_key,
-        _load_id,
-        _loaded_at
+        source.resource_id as organization_id,
+        {{ json_text('source.resource', 'name') }} as name,
+        {{ json_text('source.resource', 'address[0].line[0]') }} as address,
+        {{ json_text('source.resource', 'address[0].city') }} as city,
+        {{ json_text('source.resource', 'address[0].state') }} as state,
+        {{ json_text('source.resource', 'address[0].postalCode') }} as zip,
+        phones.phone,
+        utilization_extensions.utilization_text,
+        {{ json_text('source.resource', 'type[0].coding[0].code') }} as organization_type,
+        source._object_key,
+        source._load_id,
+        source._loaded_at
     from source
+    left join phones
+        on source.resource_id = phones.resource_id
+    left join utilization_extensions
+        on source.resource_id = utilization_extensions.resource_id
 
 ),
 

@@ -2,25 +2,9 @@
 
 with
 
-source as (
+entries as (
 
-    {{ resources_of_type('Patient') }}
-
-),
-
-extensions as (
-
-    -- The nested extensions are picked out first and searched in the next step: a search
-    -- inside a search does not translate on every warehouse.
-    select
-        source.*,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race') }} as race_extension,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity') }} as ethnicity_extension,
-        {{ json_array_find('source.resource', 'address[0].extension', 'url',
-            'http://hl7.org/fhir/StructureDefinition/geolocation') }} as geolocation
-    from source
+    select * from {{ ref('base_fhir_entries') }}
 
 ),
 
@@ -30,53 +14,141 @@ states as (
 
 ),
 
+source as (
+
+    {{ resources_of_type('entries', 'Patient') }}
+
+),
+
+identifiers as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'identifier', 'type.coding[0].code', [
+        {'equals': 'SS', 'returns': 'value', 'column': 'ssn'},
+        {'equals': 'DL', 'returns': 'value', 'column': 'drivers'},
+        {'equals': 'PPN', 'returns': 'value', 'column': 'passport'}
+    ]) }}
+
+),
+
+names as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'name', 'use', [
+        {'equals': 'official', 'returns': 'prefix[0]', 'column': 'prefix'},
+        {'equals': 'official', 'returns': 'given[0]', 'column': 'first_name'},
+        {'equals': 'official', 'returns': 'given[1]', 'column': 'middle_name'},
+        {'equals': 'official', 'returns': 'family', 'column': 'last_name'},
+        {'equals': 'official', 'returns': 'suffix[0]', 'column': 'suffix'},
+        {'equals': 'maiden', 'returns': 'family', 'column': 'maiden_name'}
+    ]) }}
+
+),
+
+extensions as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'extension', 'url', [
+        {'equals': 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
+         'returns': none, 'column': 'race_extension'},
+        {'equals': 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity',
+         'returns': none, 'column': 'ethnicity_extension'},
+        {'equals': 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace',
+         'returns': 'valueAddress.city', 'column': 'birthplace_city'},
+        {'equals': 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace',
+         'returns': 'valueAddress.state', 'column': 'birthplace_state'},
+        {'equals': 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace',
+         'returns': 'valueAddress.country', 'column': 'birthplace_country'},
+        {'equals': 'http://synthetichealth.github.io/synthea/disability-adjusted-life-years',
+         'returns': 'valueDecimal', 'column': 'daly_text'},
+        {'equals': 'http://synthetichealth.github.io/synthea/quality-adjusted-life-years',
+         'returns': 'valueDecimal', 'column': 'qaly_text'}
+    ]) }}
+
+),
+
+address_extensions as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'address[0].extension', 'url', [
+        {'equals': 'http://hl7.org/fhir/StructureDefinition/geolocation',
+         'returns': none, 'column': 'geolocation'}
+    ]) }}
+
+),
+
+-- The nested extensions are searched from the extension found one step before.
+races as (
+
+    {{ json_array_lookup('extensions', 'resource_id', 'race_extension', 'extension', 'url', [
+        {'equals': 'ombCategory', 'returns': 'valueCoding.code', 'column': 'race_code'},
+        {'equals': 'text', 'returns': 'valueString', 'column': 'race_text'}
+    ]) }}
+
+),
+
+ethnicities as (
+
+    {{ json_array_lookup('extensions', 'resource_id', 'ethnicity_extension', 'extension', 'url', [
+        {'equals': 'ombCategory', 'returns': 'valueCoding.code', 'column': 'ethnicity_code'},
+        {'equals': 'text', 'returns': 'valueString', 'column': 'ethnicity_text'}
+    ]) }}
+
+),
+
+coordinates as (
+
+    {{ json_array_lookup('address_extensions', 'resource_id', 'geolocation', 'extension', 'url', [
+        {'equals': 'latitude', 'returns': 'valueDecimal', 'column': 'lat_text'},
+        {'equals': 'longitude', 'returns': 'valueDecimal', 'column': 'lon_text'}
+    ]) }}
+
+),
+
 renamed as (
 
     select
         source.resource_id as patient_id,
         cast({{ json_text('source.resource', 'birthDate') }} as date) as birth_date,
         {{ local_date(json_text('source.resource', 'deceasedDateTime')) }} as death_date,
-        {{ json_array_find('source.resource', 'identifier', 'type.coding[0].code', 'SS', 'value') }} as ssn,
-        {{ json_array_find('source.resource', 'identifier', 'type.coding[0].code', 'DL', 'value') }} as drivers,
-        {{ json_array_find('source.resource', 'identifier', 'type.coding[0].code', 'PPN', 'value') }} as passport,
-        {{ json_array_find('source.resource', 'name', 'use', 'official', 'prefix[0]') }} as prefix,
-        {{ json_array_find('source.resource', 'name', 'use', 'official', 'given[0]') }} as first_name,
-        {{ json_array_find('source.resource', 'name', 'use', 'official', 'given[1]') }} as middle_name,
-        {{ json_array_find('source.resource', 'name', 'use', 'official', 'family') }} as last_name,
-        {{ json_array_find('source.resource', 'name', 'use', 'official', 'suffix[0]') }} as suffix,
-        {{ json_array_find('source.resource', 'name', 'use', 'maiden', 'family') }} as maiden_name,
+        identifiers.ssn,
+        identifiers.drivers,
+        identifiers.passport,
+        names.prefix,
+        names.first_name,
+        names.middle_name,
+        names.last_name,
+        names.suffix,
+        names.maiden_name,
         {{ json_text('source.resource', 'maritalStatus.coding[0].code') }} as marital,
-        {{ json_array_find('source.race_extension', 'extension', 'url', 'ombCategory',
-            'valueCoding.code') }} as race_code,
-        {{ json_array_find('source.race_extension', 'extension', 'url', 'text',
-            'valueString') }} as race_text,
-        {{ json_array_find('source.ethnicity_extension', 'extension', 'url', 'ombCategory',
-            'valueCoding.code') }} as ethnicity_code,
-        {{ json_array_find('source.ethnicity_extension', 'extension', 'url', 'text',
-            'valueString') }} as ethnicity_text,
+        races.race_code,
+        races.race_text,
+        ethnicities.ethnicity_code,
+        ethnicities.ethnicity_text,
         {{ json_text('source.resource', 'gender') }} as gender_text,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.city') }} as birthplace_city,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.state') }} as birthplace_state,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', 'valueAddress.country') }} as birthplace_country,
+        extensions.birthplace_city,
+        extensions.birthplace_state,
+        extensions.birthplace_country,
         {{ json_text('source.resource', 'address[0].line[0]') }} as address,
         {{ json_text('source.resource', 'address[0].city') }} as city,
         {{ json_text('source.resource', 'address[0].state') }} as state_code,
         {{ json_text('source.resource', 'address[0].postalCode') }} as zip,
-        {{ json_array_find('source.geolocation', 'extension', 'url', 'latitude',
-            'valueDecimal') }} as lat_text,
-        {{ json_array_find('source.geolocation', 'extension', 'url', 'longitude',
-            'valueDecimal') }} as lon_text,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://synthetichealth.github.io/synthea/disability-adjusted-life-years', 'valueDecimal') }} as daly_text,
-        {{ json_array_find('source.resource', 'extension', 'url',
-            'http://synthetichealth.github.io/synthea/quality-adjusted-life-years', 'valueDecimal') }} as qaly_text,
+        coordinates.lat_text,
+        coordinates.lon_text,
+        extensions.daly_text,
+        extensions.qaly_text,
         source._object_key,
         source._load_id,
         source._loaded_at
-    from extensions as source
+    from source
+    left join identifiers
+        on source.resource_id = identifiers.resource_id
+    left join names
+        on source.resource_id = names.resource_id
+    left join extensions
+        on source.resource_id = extensions.resource_id
+    left join races
+        on source.resource_id = races.resource_id
+    left join ethnicities
+        on source.resource_id = ethnicities.resource_id
+    left join coordinates
+        on source.resource_id = coordinates.resource_id
 
 ),
 

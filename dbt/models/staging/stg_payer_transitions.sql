@@ -6,9 +6,15 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('Claim') }}
+    {{ resources_of_type('entries', 'Claim') }}
 
 ),
 

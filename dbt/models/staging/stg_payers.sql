@@ -6,15 +6,21 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 claim_source as (
 
-    {{ resources_of_type('Claim') }}
+    {{ resources_of_type('entries', 'Claim') }}
 
 ),
 
 eob_source as (
 
-    {{ resources_of_type('ExplanationOfBenefit') }}
+    {{ resources_of_type('entries', 'ExplanationOfBenefit') }}
 
 ),
 

@@ -5,21 +5,27 @@
 
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 source as (
 
-    {{ resources_of_type('Practitioner') }}
+    {{ resources_of_type('entries', 'Practitioner') }}
 
 ),
 
 role_source as (
 
-    {{ resources_of_type('PractitionerRole') }}
+    {{ resources_of_type('entries', 'PractitionerRole') }}
 
 ),
 
 location_source as (
 
-    {{ resources_of_type('Location') }}
+    {{ resources_of_type('entries', 'Location') }}
 
 ),
 
@@ -49,27 +55,45 @@ locations as (
 
 ),
 
+npis as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'identifier', 'system', [
+        {'equals': 'http://hl7.org/fhir/sid/us-npi', 'returns': 'value', 'column': 'npi'}
+    ]) }}
+
+),
+
+utilization_extensions as (
+
+    {{ json_array_lookup('source', 'resource_id', 'resource', 'extension', 'url', [
+        {'equals': 'http://synthetichealth.github.io/synthea/utilization-encounters-extension',
+         'returns': 'valueInteger', 'column': 'encounters_text'}
+    ]) }}
+
+),
+
 renamed as (
 
     select
-        resource_id as practitioner_id,
-        {{ json_array_find('resource', 'identifier', 'system', 'http://hl7.org/fhir/sid/us-npi',
-            'value') }} as npi,
-        {{ json_text('resource', 'name[0].prefix[0]') }} as prefix,
-        {{ json_text('resource', 'name[0].given[0]') }} as given_name,
-        {{ json_text('resource', 'name[0].family') }} as family_name,
-        {{ json_text('resource', 'gender') }} as gender_text,
-        {{ json_text('resource', 'address[0].line[0]') }} as address,
-        {{ json_text('resource', 'address[0].city') }} as city,
-        {{ json_text('resource', 'address[0].state') }} as state,
-        {{ json_text('resource', 'address[0].postalCode') }} as zip,
-        {{ json_array_find('resource', 'extension', 'url',
-            'http://synthetichealth.github.io/synthea/utilization-encounters-extension',
-            'valueInteger') }} as encounters_text,
-        _object_key,
-        _load_id,
-        _loaded_at
+        source.resource_id as practitioner_id,
+        npis.npi,
+        {{ json_text('source.resource', 'name[0].prefix[0]') }} as prefix,
+        {{ json_text('source.resource', 'name[0].given[0]') }} as given_name,
+        {{ json_text('source.resource', 'name[0].family') }} as family_name,
+        {{ json_text('source.resource', 'gender') }} as gender_text,
+        {{ json_text('source.resource', 'address[0].line[0]') }} as address,
+        {{ json_text('source.resource', 'address[0].city') }} as city,
+        {{ json_text('source.resource', 'address[0].state') }} as state,
+        {{ json_text('source.resource', 'address[0].postalCode') }} as zip,
+        utilization_extensions.encounters_text,
+        source._object_key,
+        source._load_id,
+        source._loaded_at
     from source
+    left join npis
+        on source.resource_id = npis.resource_id
+    left join utilization_extensions
+        on source.resource_id = utilization_extensions.resource_id
 
 ),
 

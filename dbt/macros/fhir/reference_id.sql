@@ -1,4 +1,5 @@
-{#- The id a FHIR reference points at, for the forms Synthea writes:
+{#- Plain SQL that DuckDB and Snowflake both run, so not dispatched.
+    The id a FHIR reference points at, for the forms Synthea writes:
     'urn:uuid:<id>' -> <id>; 'Type/<id>' -> <id>;
     'Type?identifier=<system>|<value>' -> <value> (a uuid for Organization and Location,
     an NPI for Practitioner: resolve those with int_reference_map). -#}

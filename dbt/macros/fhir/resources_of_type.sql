@@ -1,12 +1,14 @@
-{#- The newest version of each resource of one type, from the flatten-once base model.
+{#- The newest version of each resource of one type, from `relation`: the staging model's
+    import CTE over the flatten-once base model (`entries as (select * from
+    {{ ref('base_fhir_entries') }})`), so every model shows its ref() at the top.
 
     On an incremental run only the last `staging_lookback_days` before the newest row the
     model holds are read (seed: 7 days), and the model merges on its unique key. A resource
     delivered twice (Synthea re-exports ids at scale; a bundle re-uploaded with changes)
     keeps its newest version only: MERGE on Snowflake fails on duplicate source keys. -#}
-{% macro resources_of_type(resource_type) -%}
+{% macro resources_of_type(relation, resource_type) -%}
     select *
-    from {{ ref('base_fhir_entries') }}
+    from {{ relation }}
     where resource_type = '{{ resource_type }}'
     {%- if is_incremental() %}
       -- coalesce: a model first built while RAW was empty must still fill later.
