@@ -20,7 +20,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert (s.aws_s3_bucket, s.aws_s3_prefix) == ("synthea-fhir-data-dump", "raw")
     assert s.load_batch_size == 100
     assert s.landing_ttl_hours == 24
-    assert s.staging_lookback_days == 7
+    assert s.staging_lookback_days == 0
     assert s.landing_dir == s.home / "output" / "bundles"
     assert s.duckdb_path == s.home / "warehouse.duckdb"
     assert s.patients_prefix == "raw/patients/"

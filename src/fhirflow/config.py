@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     landing_ttl_hours: float = Field(
         24.0, gt=0, validation_alias=_env("FHIRFLOW_LANDING_TTL_HOURS")
     )
+    # 0: staging reads only rows loaded after its newest (see resources_of_type.sql).
     staging_lookback_days: int = Field(
-        7, ge=0, validation_alias=_env("FHIRFLOW_STAGING_LOOKBACK_DAYS")
+        0, ge=0, validation_alias=_env("FHIRFLOW_STAGING_LOOKBACK_DAYS")
     )
     synthea_jar: Path | None = Field(None, validation_alias=_env("SYNTHEA_JAR"))
     dbt_target: str | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_TARGET"))

@@ -22,7 +22,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
-from fhirflow.warehouse import BatchFile, BatchResult, FileAccess, Rejected, Warehouse, reasons
+from fhirflow.warehouse import (
+    BatchFile,
+    BatchResult,
+    FileAccess,
+    Rejected,
+    Warehouse,
+    files,
+    reasons,
+)
 
 # Uploads running in parallel can finish out of key order, so a key slightly below the
 # watermark may appear after the watermark passed it. Listing re-reads this window below
@@ -52,6 +60,14 @@ class LoadResult:
     @property
     def files_failed(self) -> int:
         return sum(b.files_failed for b in self.batches)
+
+    @property
+    def entries_loaded(self) -> int:
+        return sum(b.entries_loaded for b in self.batches)
+
+    @property
+    def entries_rejected(self) -> int:
+        return sum(b.entries_rejected for b in self.batches)
 
     @property
     def bytes_loaded(self) -> int:
@@ -107,11 +123,12 @@ def not_known(warehouse: Warehouse, objects: list[StoredObject]) -> list[StoredO
 def list_new_files(
     store: ObjectStore, warehouse: Warehouse, *, prefix: str, watermark: str | None
 ) -> list[StoredObject]:
-    """Objects under the prefix that RAW holds neither as a bundle nor as an error."""
+    """Objects under the prefix that RAW holds neither as a file nor as an error: bundles
+    and NDJSON files, plain or gzip-compressed."""
     candidates = [
         obj
         for obj in store.list_after(prefix, listing_start(prefix, watermark))
-        if obj.key.endswith(".json")
+        if files.is_fhir_file_name(obj.key)
     ]
     return not_known(warehouse, candidates)
 
@@ -170,22 +187,27 @@ def load_batch(
 ) -> BatchResult:
     """Load one batch and advance the watermark in the same transaction.
 
-    A key listed twice counts once: the warehouse is handed each key a single time.
+    A key listed twice counts once: the warehouse is handed each key a single time. The size
+    limit is for bundles, which a warehouse parses whole; NDJSON files stream line by line.
     """
     started = datetime.now(UTC)
     objects = unique_objects(objects)
     rejected = [
         Rejected(o.key, o.size, reasons.too_big(o.size, max_file_bytes))
         for o in objects
-        if o.size > max_file_bytes
+        if _over_limit(o, max_file_bytes)
     ]
-    readable = [o for o in objects if o.size <= max_file_bytes]
+    readable = [o for o in objects if not _over_limit(o, max_file_bytes)]
     with tempfile.TemporaryDirectory(prefix="fhirflow-load-") as tmp:
         files, gone = materialise(store, readable, reads=warehouse.reads, folder=Path(tmp),
                                   workers=fetch_workers)
         return warehouse.load_batch(
             new_load_id(), files, rejected=rejected + gone, started_at=started
         )
+
+
+def _over_limit(obj: StoredObject, max_file_bytes: int) -> bool:
+    return obj.size > max_file_bytes and not files.is_ndjson_name(obj.key)
 
 
 def run_load(

@@ -65,6 +65,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     env = {
         "FHIRFLOW_DUCKDB_PATH": str(settings.duckdb_path),
         "FHIRFLOW_DBT_THREADS": str(settings.dbt_threads),
+        "FHIRFLOW_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "SNOWFLAKE_DATABASE": settings.snowflake_database,
         "SNOWFLAKE_WAREHOUSE": settings.snowflake_warehouse,
         "SNOWFLAKE_ROLE": settings.snowflake_role,

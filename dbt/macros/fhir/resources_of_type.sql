@@ -1,20 +1,24 @@
 {#- The newest version of each resource of one type, from `relation`: the staging model's
-    import CTE over the flatten-once base model (`entries as (select * from
+    import CTE over the base model (`entries as (select * from
     {{ ref('base_fhir_entries') }})`), so every model shows its ref() at the top.
 
-    On an incremental run only the last `staging_lookback_days` before the newest row the
-    model holds are read (seed: 7 days), and the model merges on its unique key. A resource
-    delivered twice (Synthea re-exports ids at scale; a bundle re-uploaded with changes)
-    keeps its newest version only: MERGE on Snowflake fails on duplicate source keys. -#}
+    On an incremental run only rows loaded after the newest row the model holds are read,
+    less `staging_lookback_days` (default 0: every load commits its rows with one loaded_at
+    and loads run one at a time, so a later load is always newer; the seed's 7 days re-read
+    a week of RAW on every run, for loaders that overlap). The model merges on its unique
+    key. A resource delivered twice (Synthea re-exports ids at scale; a file re-uploaded
+    with changes) keeps its newest version only: MERGE on Snowflake fails on duplicate
+    source keys. -#}
 {% macro resources_of_type(relation, resource_type) -%}
+    {%- set lookback = var('staging_lookback_days') | int %}
     select *
     from {{ relation }}
     where resource_type = '{{ resource_type }}'
     {%- if is_incremental() %}
       -- coalesce: a model first built while RAW was empty must still fill later.
-      and _loaded_at >= coalesce(
+      and _loaded_at {{ '>' if lookback == 0 else '>=' }} coalesce(
           (
-              select {{ dbt.dateadd('day', -1 * (var('staging_lookback_days') | int), 'max(_loaded_at)') }}
+              select {{ dbt.dateadd('day', -1 * lookback, 'max(_loaded_at)') }}
               from {{ this }}
           ),
           cast('1900-01-01' as timestamp)

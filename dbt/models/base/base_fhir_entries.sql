@@ -1,52 +1,35 @@
-{#- Flatten once: one row per bundle entry, with its resource. Every staging model reads
-    this table instead of re-parsing whole bundles. Incremental by load: only bundles from
-    loads not yet flattened are read. -#}
-{{ config(unique_key='entry_key') }}
+{#- One row per resource in RAW, whatever the input format: bundle entries and NDJSON lines
+    alike, as the load stage wrote them into RAW.FHIR_RESOURCES (parsed once, at load time,
+    with bad entries already quarantined in RAW.ENTRY_ERRORS). A view: RAW already has the
+    shape the staging models read, so nothing is copied or re-parsed here. -#}
+{{ config(materialized='view') }}
 
 with
 
-bundles as (
+resources as (
 
-    select
-        object_key,
-        bundle,
-        bundle_type,
-        load_id,
-        loaded_at
-    from {{ source('raw', 'fhir_bundles') }}
-    {% if is_incremental() %}
-    where load_id not in (select distinct _load_id from {{ this }})
-    {% endif %}
-
-),
-
-entries as (
-
-    {{ flatten_json_array(
-        'bundles',
-        json_value('bundle', 'entry'),
-        ['object_key', 'bundle_type', 'load_id', 'loaded_at']
-    ) }}
+    select * from {{ source('raw', 'fhir_resources') }}
 
 ),
 
 final as (
 
     select
-        object_key || '#' || cast(index as varchar) as entry_key,
-        {{ json_text('value', 'resource.resourceType') }} as resource_type,
-        {{ json_text('value', 'resource.id') }} as resource_id,
-        {{ json_text('value', 'fullUrl') }} as full_url,
-        {{ json_text('value', 'request.method') }} as request_method,
-        {{ json_text('value', 'request.url') }} as request_url,
-        {{ json_text('value', 'request.ifNoneExist') }} as request_if_none_exist,
-        {{ json_value('value', 'resource') }} as resource,
+        object_key || '#' || cast(entry_index as varchar) as entry_key,
+        resource_type,
+        resource_id,
+        full_url,
+        request_method,
+        request_url,
+        request_if_none_exist,
+        resource,
         bundle_type,
-        index as entry_index,
+        entry_index,
+        line_number,
         object_key as _object_key,
         load_id as _load_id,
         loaded_at as _loaded_at
-    from entries
+    from resources
 
 )
 

@@ -1,4 +1,6 @@
-"""The warehouse RAW layer: RAW.FHIR_BUNDLES, RAW.LOAD_WATERMARK, RAW.LOAD_ERRORS.
+"""The warehouse RAW layer: RAW.FHIR_BUNDLES (one row per loaded file, bundle or NDJSON),
+RAW.FHIR_RESOURCES (one row per accepted resource), RAW.LOAD_WATERMARK, RAW.LOAD_ERRORS
+(files) and RAW.ENTRY_ERRORS (entries and NDJSON lines).
 
 Two implementations of one Protocol: DuckDB (embedded default) and Snowflake (production).
 A warehouse never calls the object store: the load stage hands it each file as a local path,
@@ -54,6 +56,10 @@ class BatchResult:
     bytes_loaded: int = 0
     watermark: str | None = None
     errors: list[Rejected] = field(default_factory=list)
+    # Resources (bundle entries, NDJSON lines) accepted into RAW.FHIR_RESOURCES, and those
+    # quarantined in RAW.ENTRY_ERRORS, of the files this batch loaded.
+    entries_loaded: int = 0
+    entries_rejected: int = 0
 
     def watermark_row(self, started_at: datetime) -> tuple[object, ...]:
         """RAW.LOAD_WATERMARK values for this batch, in column order (status excluded)."""
@@ -102,7 +108,7 @@ class Warehouse(Protocol):
     """"path": load_batch reads each BatchFile's local `path`; "url": it reads `url` itself."""
 
     def create_tables(self) -> None:
-        """Create RAW.FHIR_BUNDLES, RAW.LOAD_WATERMARK and RAW.LOAD_ERRORS if missing."""
+        """Create the RAW tables if missing (and bring an older RAW layout up to date)."""
         ...
 
     def last_watermark(self) -> str | None:
@@ -121,14 +127,16 @@ class Warehouse(Protocol):
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
-        """Load the files (keys unique in the batch), record them or their reasons and the
-        `rejected` ones in RAW.LOAD_ERRORS, and write the watermark: one transaction."""
+        """Load the files (keys unique in the batch): each resource into RAW.FHIR_RESOURCES
+        or, with its reason, RAW.ENTRY_ERRORS; each file into RAW.FHIR_BUNDLES or, with the
+        `rejected` ones, RAW.LOAD_ERRORS; mark what earlier versions of the same files left
+        as superseded; write the watermark: one transaction."""
         ...
 
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]: ...
 
     def raw_counts(self) -> dict[str, int]:
-        """{'bundles': n, 'errors': n, 'loads': n}"""
+        """{'bundles': files, 'errors': files, 'loads': n, 'resources': n, 'entry_errors': n}"""
         ...
 
     def model_counts(self) -> dict[str, dict[str, int]]:

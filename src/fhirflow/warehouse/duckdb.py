@@ -1,11 +1,13 @@
 """RAW layer on a DuckDB file (the embedded default).
 
-Bundles are parsed by DuckDB itself (`read_blob` + JSON functions), never by Python's json
-module: DuckDB is several times faster and keeps memory bounded to one batch.
+Files are parsed by DuckDB itself (`read_blob` + JSON functions for bundles, blocks of whole
+lines for NDJSON), never by Python's json module: DuckDB is several times faster, and memory
+stays bounded to one batch of bundles or one block of lines. The SQL is in `duckdb_sql.py`.
 """
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,76 +25,8 @@ from fhirflow.warehouse import (
     reasons,
     utcnow,
 )
-from fhirflow.warehouse.reasons import sql_literal
-
-_DDL = """
-create schema if not exists raw;
-create table if not exists raw.fhir_bundles (
-    object_key   varchar primary key,
-    bundle       json not null,
-    bundle_type  varchar,
-    file_size    bigint not null,
-    content_hash varchar not null,
-    load_id      varchar not null,
-    loaded_at    timestamp not null
-);
-create table if not exists raw.load_watermark (
-    load_id      varchar primary key,
-    started_at   timestamp not null,
-    finished_at  timestamp not null,
-    files_seen   integer not null,
-    files_loaded integer not null,
-    files_failed integer not null,
-    bytes_loaded bigint not null,
-    watermark    varchar,
-    status       varchar not null
-);
-create table if not exists raw.load_errors (
-    load_id    varchar not null,
-    object_key varchar not null,
-    file_size  bigint,
-    reason     varchar not null,
-    failed_at  timestamp not null
-);
-"""
-
-# One reason per bad file; the first that applies wins. Evaluated inside DuckDB, parsing
-# each file once here: `json_extract_string` with a list of paths parses the document a
-# single time, and raises on invalid JSON, which `try()` turns into NULL. (The insert's cast
-# to JSON is the only other parse.)
-_CLASSIFY = f"""
-create or replace temp table _classified as
-with files as (
-    select f.key, b.size, sha256(b.content) as content_hash, try(decode(b.content)) as text
-    from read_blob($paths) as b
-    join _keys as f on f.path = b.filename
-),
-parsed as (
-    select
-        *,
-        case when text is not null and not starts_with(text, chr(65279))
-            then try(json_extract_string(text, ['$.resourceType', '$.type']))
-        end as fields
-    from files
-)
-select
-    key,
-    size,
-    content_hash,
-    text,
-    fields[2] as bundle_type,
-    case
-        when size = 0 then {sql_literal(reasons.EMPTY)}
-        when text is null then {sql_literal(reasons.NOT_UTF8)}
-        when starts_with(text, chr(65279)) then {sql_literal(reasons.BYTE_ORDER_MARK)}
-        when fields is null then {sql_literal(reasons.INVALID_JSON)}
-        when fields[1] is distinct from 'Bundle' or not starts_with(ltrim(text), '{{')
-            then {sql_literal(reasons.NOT_A_BUNDLE)}
-    end as reason
-from parsed
-"""
-
-
+from fhirflow.warehouse import duckdb_sql as sql
+from fhirflow.warehouse.duckdb_load import _Batch, migrate
 
 class DuckDBWarehouse:
     """The Warehouse Protocol on a DuckDB file; it reads each batch file from a local path."""
@@ -125,7 +59,8 @@ class DuckDBWarehouse:
         return self.con.cursor()
 
     def create_tables(self) -> None:
-        self.con.execute(_DDL)
+        self.con.execute(sql.DDL)
+        migrate(self.con)
 
     def last_watermark(self) -> str | None:
         row = self.con.execute(
@@ -155,66 +90,26 @@ class DuckDBWarehouse:
         started_at: datetime,
     ) -> BatchResult:
         result = BatchResult(load_id=load_id, files_seen=len(files) + len(rejected))
-        paths = [(f.key, str(_local_path(f))) for f in files]
-        con = self.con
-        con.execute("create or replace temp table _keys (path varchar, key varchar)")
-        if paths:
-            con.executemany("insert into _keys values (?, ?)", [(p, k) for k, p in paths])
-            con.execute(_CLASSIFY, {"paths": [p for _, p in paths]})
-        else:
-            con.execute(
-                "create or replace temp table _classified (key varchar, size bigint, "
-                "content_hash varchar, text varchar, bundle_type varchar, reason varchar)"
-            )
-        con.execute("create or replace temp table _rejected "
-                    "(key varchar, size bigint, reason varchar)")
-        if rejected:
-            con.executemany("insert into _rejected values (?, ?, ?)",
-                            [(r.key, r.size, r.reason) for r in rejected])
-        now = utcnow()
         watermark = max([f.key for f in files] + [r.key for r in rejected], default=None)
-        con.execute("begin transaction")
-        try:
-            # Anti-joins: a batch handed in twice (a retried Airflow task, a stale list)
-            # adds nothing the first one committed.
-            loaded = con.execute(
-                """
-                insert into raw.fhir_bundles
-                select key, text::json, bundle_type, size,
-                       content_hash, $load_id, $now
-                from _classified
-                where reason is null
-                  and key not in (select object_key from raw.fhir_bundles)
-                returning file_size
-                """,
-                {"load_id": load_id, "now": now},
-            ).fetchall()
-            errors = con.execute(
-                """
-                insert into raw.load_errors
-                select $load_id, key, size, reason, $now
-                from (select key, size, reason from _classified where reason is not null
-                      union all
-                      select key, size, reason from _rejected)
-                where key not in (select object_key from raw.load_errors)
-                  and key not in (select object_key from raw.fhir_bundles)
-                returning object_key, file_size, reason
-                """,
-                {"load_id": load_id, "now": now},
-            ).fetchall()
-            result.errors = sorted((Rejected(*e) for e in errors), key=lambda r: r.key)
-            result.files_loaded = len(loaded)
-            result.bytes_loaded = sum(r[0] for r in loaded)
-            result.files_failed = len(result.errors)
-            result.watermark = watermark
-            self._insert_watermark(result.watermark_row(started_at))
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-        finally:
-            con.execute("drop table if exists _classified")
-            con.execute("drop table if exists _rejected")
+        con = self.con
+        with tempfile.TemporaryDirectory(prefix="fhirflow-duckdb-") as tmp:
+            con.execute("begin transaction")
+            try:
+                batch = _Batch(con, load_id, utcnow())
+                # A batch handed in twice (a retried Airflow task, a stale list) adds
+                # nothing the first one committed.
+                known = self.known_keys([f.key for f in files] + [r.key for r in rejected])
+                batch.reject([r for r in rejected if r.key not in known])
+                batch.load([f for f in files if f.key not in known], Path(tmp))
+                batch.finish(result)
+                result.watermark = watermark
+                self._insert_watermark(result.watermark_row(started_at))
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            finally:
+                con.execute(sql.DROP_BATCH_TABLES)
         return result
 
     def _insert_watermark(self, row: tuple[object, ...]) -> None:
@@ -234,10 +129,13 @@ class DuckDBWarehouse:
             """
             select (select count(*) from raw.fhir_bundles),
                    (select count(*) from raw.load_errors),
-                   (select count(*) from raw.load_watermark)
+                   (select count(*) from raw.load_watermark),
+                   (select count(*) from raw.fhir_resources),
+                   (select count(*) from raw.entry_errors)
             """
         ).fetchone()
-        return {"bundles": row[0], "errors": row[1], "loads": row[2]}
+        return {"bundles": row[0], "errors": row[1], "loads": row[2], "resources": row[3],
+                "entry_errors": row[4]}
 
     def model_counts(self) -> dict[str, dict[str, int]]:
         relations = self.con.execute(
@@ -253,9 +151,3 @@ class DuckDBWarehouse:
             (n,) = self.con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             counts[schema][name] = n
         return counts
-
-
-def _local_path(file: BatchFile) -> Path:
-    if file.path is None:
-        raise ValueError(f"{file.key}: DuckDB reads batch files from local paths; none given")
-    return file.path

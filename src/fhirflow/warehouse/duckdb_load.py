@@ -1,0 +1,199 @@
+"""One DuckDB load batch, inside the caller's transaction: bundles in one set-based pass,
+NDJSON files block by block, then the file rows, the errors and the supersede step.
+
+Split from `duckdb.py` (the Warehouse class) so each stays one concern.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fhirflow.warehouse import BatchFile, BatchResult, Rejected, files
+from fhirflow.warehouse import duckdb_sql as sql
+
+CORRUPT_GZIP = "gzip data is corrupt or truncated"
+
+
+@dataclass
+class _Batch:
+    con: Any
+    load_id: str
+    now: datetime
+    loaded: list[int] = field(default_factory=list)
+    errors: list[Rejected] = field(default_factory=list)
+
+    def _params(self, **more: Any) -> dict[str, Any]:
+        return {"load_id": self.load_id, "now": self.now, **more}
+
+    def reject(self, rejected: list[Rejected]) -> None:
+        self.con.execute(sql.BATCH_TABLES)
+        if rejected:
+            self.con.executemany(
+                "insert into _rejected values (?, ?, ?, ?)",
+                [(r.key, files.source_name(r.key), r.size, r.reason) for r in rejected],
+            )
+
+    def load(self, batch_files: list[BatchFile], tmp: Path) -> None:
+        bundles: list[tuple[BatchFile, Path]] = []
+        ndjson: list[tuple[BatchFile, Path]] = []
+        for i, f in enumerate(batch_files):
+            path = _local_path(f)
+            sniffed = files.kind_of(path, f.key)
+            if sniffed.kind == "ndjson":
+                ndjson.append((f, path))
+            elif sniffed.compressed:
+                plain = tmp / f"{i:06d}.json"
+                if _gunzip(path, plain):
+                    bundles.append((f, plain))
+                else:
+                    self._file_error(f, CORRUPT_GZIP)
+            else:
+                bundles.append((f, path))
+        if bundles:
+            self._load_bundles(bundles)
+        for f, path in ndjson:
+            self._load_ndjson(f, path)
+
+    def _load_bundles(self, bundles: list[tuple[BatchFile, Path]]) -> None:
+        con = self.con
+        con.executemany("insert into _keys values (?, ?, ?)",
+                        [(str(p), f.key, files.source_name(f.key)) for f, p in bundles])
+        con.execute(sql.CLASSIFY_BUNDLES, {"paths": [str(p) for _, p in bundles]})
+        con.execute(sql.FLATTEN_BUNDLES)
+        self._insert_candidates()
+        self.loaded += [r[0] for r in con.execute(sql.INSERT_BUNDLE_FILES,
+                                                  self._params()).fetchall()]
+
+    def _insert_candidates(self) -> None:
+        self.con.execute(sql.INSERT_RESOURCES, self._params())
+        self.con.execute(sql.INSERT_ENTRY_ERRORS, self._params())
+        self.con.execute(sql.COUNT_CANDIDATES)
+
+    def _load_ndjson(self, f: BatchFile, path: Path) -> None:
+        con = self.con
+        name = files.source_name(f.key)
+        digest = hashlib.sha256()
+        try:
+            for block in files.blocks(path):
+                digest.update(block.raw)
+                params = {"key": f.key, "name": name}
+                if block.text is not None:
+                    con.execute(sql.NDJSON_BLOCK,
+                                {**params, "text": block.text, "first": block.first_line})
+                else:
+                    con.execute("create or replace temp table _rows "
+                                "(line_number bigint, line varchar)")
+                    con.executemany("insert into _rows values (?, ?)",
+                                    list(files.split_lines(block)))
+                    con.execute(sql.NDJSON_ROWS, params)
+                self._insert_candidates()
+        except (OSError, EOFError, zlib.error) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+                raise
+            # What went in before the damage goes out again: the file is one error.
+            con.execute("delete from raw.fhir_resources where object_key = ? and load_id = ?",
+                        [f.key, self.load_id])
+            con.execute("delete from raw.entry_errors where object_key = ? and load_id = ?",
+                        [f.key, self.load_id])
+            con.execute("delete from _counts where key = ?", [f.key])
+            self._file_error(f, CORRUPT_GZIP)
+            return
+        row = con.execute(sql.INSERT_NDJSON_FILE, self._params(
+            key=f.key, name=name, size=f.size, hash=digest.hexdigest())).fetchone()
+        self.loaded.append(row[0])
+
+    def _file_error(self, f: BatchFile, reason: str) -> None:
+        self.con.execute("insert into _rejected values (?, ?, ?, ?)",
+                         [f.key, files.source_name(f.key), f.size, reason])
+
+    def finish(self, result: BatchResult) -> None:
+        con = self.con
+        errors = con.execute(sql.INSERT_FILE_ERRORS, self._params()).fetchall()
+        for statement in sql.SUPERSEDE:
+            con.execute(statement, {"load_id": self.load_id})
+        entries, rejected = con.execute(
+            "select coalesce(sum(entries), 0), coalesce(sum(rejected), 0) from _counts"
+        ).fetchone()
+        result.errors = sorted((Rejected(*e) for e in errors), key=lambda r: r.key)
+        result.files_loaded = len(self.loaded)
+        result.bytes_loaded = sum(self.loaded)
+        result.files_failed = len(result.errors)
+        result.entries_loaded = int(entries) - int(rejected)
+        result.entries_rejected = int(rejected)
+
+
+def _local_path(file: BatchFile) -> Path:
+    if file.path is None:
+        raise ValueError(f"{file.key}: DuckDB reads batch files from local paths; none given")
+    return file.path
+
+
+def _gunzip(source: Path, target: Path) -> bool:
+    """Decompress a gzip bundle for read_blob, streaming; False when the gzip is damaged."""
+    try:
+        with gzip.open(source, "rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return False
+    return True
+
+
+def migrate(con: Any) -> None:
+    """Bring a RAW of the whole-bundle layout to the per-resource one (once, idempotent)."""
+    columns = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'raw' and table_name = 'fhir_bundles'").fetchall()}
+    if "bundle" not in columns:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute(sql.MIGRATE_COLUMNS)
+        con.execute("""
+            create or replace temp table _classified as
+            select object_key as key, null as name, bundle::varchar as text, bundle_type,
+                   load_id, loaded_at, cast(null as varchar) as reason
+            from raw.fhir_bundles
+        """)
+        con.execute(sql.FLATTEN_BUNDLES)
+        con.execute("""
+            insert into raw.fhir_resources
+            select c.key, c.entry_index, c.line_number, c.resource_type, c.resource_id,
+                   c.full_url, c.request_method, c.request_url, c.request_if_none_exist,
+                   c.bundle_type, c.resource, b.load_id, b.loaded_at
+            from _candidates as c join raw.fhir_bundles as b on b.object_key = c.key
+            where c.reason is null
+        """)
+        # Entries RAW held that the load-time rules refuse now: quarantined, not dropped.
+        con.execute("""
+            insert into raw.entry_errors
+            select b.load_id, c.key, c.entry_index, c.line_number, c.resource_type,
+                   c.resource_id, c.reason, b.loaded_at, null, null
+            from _candidates as c join raw.fhir_bundles as b on b.object_key = c.key
+            where c.reason is not null
+        """)
+        con.execute("""
+            update raw.fhir_bundles as b
+            set entries = n.entries, entries_rejected = n.rejected, file_format = 'bundle'
+            from (select key, count(*) as entries,
+                         count(*) filter (where reason is not null) as rejected
+                  from _candidates group by key) as n
+            where n.key = b.object_key
+        """)
+        con.execute("alter table raw.fhir_bundles drop column bundle")
+        con.execute("drop table _classified; drop table _candidates")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    for table in ("fhir_bundles", "load_errors", "entry_errors"):
+        keys = con.execute(f"select distinct object_key from raw.{table} "
+                           "where source_name is null").fetchall()
+        con.executemany(f"update raw.{table} set source_name = ? where object_key = ?",
+                        [(files.source_name(k), k) for (k,) in keys])

@@ -1,0 +1,297 @@
+"""DuckDB SQL text of the RAW layer: DDL, the migration from the whole-bundle RAW, and the
+one-pass load of bundles and NDJSON blocks into one row per resource.
+
+The JSON work happens here, once, at load time: a bundle is parsed a single time by
+`json_transform` (its entries as typed structs, each resource kept as JSON), each resource is
+parsed once more by one multi-path `json_extract_string` for its keys and the entry rules.
+dbt then reads RAW.FHIR_RESOURCES and never re-parses whole bundles.
+"""
+
+from __future__ import annotations
+
+from fhirflow.warehouse import entry_rules, reasons
+from fhirflow.warehouse.reasons import sql_literal
+
+DDL = """
+create schema if not exists raw;
+create table if not exists raw.fhir_bundles (
+    object_key       varchar primary key,
+    file_format      varchar not null default 'bundle',
+    bundle_type      varchar,
+    file_size        bigint not null,
+    content_hash     varchar not null,
+    entries          bigint not null default 0,
+    entries_rejected bigint not null default 0,
+    source_name      varchar,
+    superseded_by    varchar,
+    load_id          varchar not null,
+    loaded_at        timestamp not null
+);
+create table if not exists raw.fhir_resources (
+    object_key            varchar not null,
+    entry_index           bigint not null,
+    line_number           bigint,
+    resource_type         varchar not null,
+    resource_id           varchar not null,
+    full_url              varchar,
+    request_method        varchar,
+    request_url           varchar,
+    request_if_none_exist varchar,
+    bundle_type           varchar,
+    resource              json not null,
+    load_id               varchar not null,
+    loaded_at             timestamp not null
+);
+create table if not exists raw.load_watermark (
+    load_id      varchar primary key,
+    started_at   timestamp not null,
+    finished_at  timestamp not null,
+    files_seen   integer not null,
+    files_loaded integer not null,
+    files_failed integer not null,
+    bytes_loaded bigint not null,
+    watermark    varchar,
+    status       varchar not null
+);
+create table if not exists raw.load_errors (
+    load_id       varchar not null,
+    object_key    varchar not null,
+    file_size     bigint,
+    reason        varchar not null,
+    failed_at     timestamp not null,
+    source_name   varchar,
+    superseded_by varchar
+);
+create table if not exists raw.entry_errors (
+    load_id       varchar not null,
+    object_key    varchar not null,
+    entry_index   bigint,
+    line_number   bigint,
+    resource_type varchar,
+    resource_id   varchar,
+    reason        varchar not null,
+    failed_at     timestamp not null,
+    source_name   varchar,
+    superseded_by varchar
+);
+"""
+
+# A RAW written before the per-resource layout: raw.fhir_bundles holds each whole bundle in
+# a `bundle` column. Its bundles are flattened into raw.fhir_resources once, then the column
+# is dropped (it was a second full copy of the input).
+MIGRATE_COLUMNS = """
+alter table raw.fhir_bundles add column if not exists file_format varchar default 'bundle';
+alter table raw.fhir_bundles add column if not exists entries bigint default 0;
+alter table raw.fhir_bundles add column if not exists entries_rejected bigint default 0;
+alter table raw.fhir_bundles add column if not exists source_name varchar;
+alter table raw.fhir_bundles add column if not exists superseded_by varchar;
+alter table raw.load_errors add column if not exists source_name varchar;
+alter table raw.load_errors add column if not exists superseded_by varchar;
+"""
+
+_ENTRY_STRUCT = (
+    '{"entry": [{"fullUrl": "VARCHAR", "resource": "JSON", '
+    '"request": {"method": "VARCHAR", "url": "VARCHAR", "ifNoneExist": "VARCHAR"}}]}'
+)
+
+# One reason per bad bundle file; the first that applies wins. `try()` turns the parse
+# error of invalid JSON into NULL.
+CLASSIFY_BUNDLES = f"""
+create or replace temp table _classified as
+with files as (
+    select f.key, f.name, b.size, sha256(b.content) as content_hash,
+           try(decode(b.content)) as text
+    from read_blob($paths) as b
+    join _keys as f on f.path = b.filename
+),
+parsed as (
+    select
+        *,
+        case when text is not null and not starts_with(text, chr(65279))
+            then try(json_extract_string(text, ['$.resourceType', '$.type']))
+        end as fields
+    from files
+)
+select
+    key,
+    name,
+    size,
+    content_hash,
+    text,
+    fields[2] as bundle_type,
+    case
+        when size = 0 then {sql_literal(reasons.EMPTY)}
+        when text is null then {sql_literal(reasons.NOT_UTF8)}
+        when starts_with(text, chr(65279)) then {sql_literal(reasons.BYTE_ORDER_MARK)}
+        when fields is null then {sql_literal(reasons.INVALID_JSON)}
+        when fields[1] is distinct from 'Bundle' or not starts_with(ltrim(text), '{{')
+            then {sql_literal(reasons.NOT_A_BUNDLE)}
+    end as reason
+from parsed
+"""
+
+_CANDIDATE_COLUMNS = f"""
+    v[1] as resource_type,
+    v[2] as resource_id,
+    {entry_rules.reason_sql(entry_rules.DUCKDB)} as reason"""
+
+# Every entry of the batch's good bundles, with its keys and the first entry rule it breaks.
+FLATTEN_BUNDLES = f"""
+create or replace temp table _candidates as
+with docs as (
+    select key, name, bundle_type,
+           json_transform(text, '{_ENTRY_STRUCT}').entry as entries
+    from _classified
+    where reason is null
+),
+entries as (
+    select key, name, bundle_type,
+           unnest(entries) as e,
+           unnest(range(len(entries))) as entry_index
+    from docs
+),
+keyed as (
+    select
+        key, name, bundle_type, entry_index,
+        e.fullUrl as full_url,
+        e.request.method as request_method,
+        e.request.url as request_url,
+        e.request.ifNoneExist as request_if_none_exist,
+        e.resource as resource,
+        json_extract_string(e.resource, {entry_rules.duckdb_paths()}) as v
+    from entries
+)
+select
+    key, name, entry_index, cast(null as bigint) as line_number, full_url, request_method,
+    request_url, request_if_none_exist, bundle_type, resource,{_CANDIDATE_COLUMNS}
+from keyed
+"""
+
+def _ndjson_sql(lines: str) -> str:
+    """Every non-blank line of `lines` (a query of line_number, line; line NULL when it is
+    not UTF-8), with its keys and the first rule it breaks (invalid JSON included)."""
+    return f"""
+create or replace temp table _candidates as
+with lines as (
+    {lines}
+),
+keyed as (
+    select
+        line_number,
+        line,
+        try(json_extract_string(line, {entry_rules.duckdb_paths()})) as v,
+        starts_with(ltrim(line), '{{') as is_object
+    from lines
+    where line is null or trim(line, ' ' || chr(9) || chr(13)) <> ''
+)
+select
+    $key as key, $name as name, line_number - 1 as entry_index, line_number,
+    cast(null as varchar) as full_url, cast(null as varchar) as request_method,
+    cast(null as varchar) as request_url, cast(null as varchar) as request_if_none_exist,
+    cast(null as varchar) as bundle_type,
+    case when v is not null and is_object then line::json end as resource,
+    v[1] as resource_type,
+    v[2] as resource_id,
+    case
+        when v is null then {sql_literal(entry_rules.INVALID_LINE)}
+        when not is_object then {sql_literal(entry_rules.NOT_AN_OBJECT)}
+        else {entry_rules.reason_sql(entry_rules.DUCKDB)}
+    end as reason
+from keyed
+"""
+
+
+# One block of whole lines ($text, its first line number $first).
+NDJSON_BLOCK = _ndjson_sql(
+    "select $first + offset as line_number, line\n"
+    "    from (select unnest(s) as line, unnest(range(len(s))) as offset\n"
+    "          from (select string_split($text, chr(10)) as s))"
+)
+# A block that is not valid UTF-8 as a whole, as rows in the temp table _rows.
+NDJSON_ROWS = _ndjson_sql("select line_number, line from _rows")
+
+INSERT_RESOURCES = """
+insert into raw.fhir_resources
+select key, entry_index, line_number, resource_type, resource_id, full_url, request_method,
+       request_url, request_if_none_exist, bundle_type, resource, $load_id, $now
+from _candidates
+where reason is null
+"""
+
+INSERT_ENTRY_ERRORS = """
+insert into raw.entry_errors
+select $load_id, key, entry_index, line_number, resource_type, resource_id, reason, $now,
+       name, null
+from _candidates
+where reason is not null
+"""
+
+# Counted per file as the candidates go in; the file rows are written from these.
+COUNT_CANDIDATES = """
+insert into _counts
+select key, count(*), count(*) filter (where reason is not null)
+from _candidates
+group by key
+"""
+
+INSERT_BUNDLE_FILES = """
+insert into raw.fhir_bundles
+    (object_key, file_format, bundle_type, file_size, content_hash, entries, entries_rejected,
+     source_name, load_id, loaded_at)
+select c.key, 'bundle', c.bundle_type, c.size, c.content_hash,
+       coalesce(sum(n.entries), 0), coalesce(sum(n.rejected), 0), c.name, $load_id, $now
+from _classified as c
+left join _counts as n on n.key = c.key
+where c.reason is null
+group by all
+returning file_size
+"""
+
+INSERT_NDJSON_FILE = """
+insert into raw.fhir_bundles
+    (object_key, file_format, bundle_type, file_size, content_hash, entries, entries_rejected,
+     source_name, load_id, loaded_at)
+select $key, 'ndjson', null, $size, $hash,
+       coalesce(sum(entries), 0), coalesce(sum(rejected), 0), $name, $load_id, $now
+from _counts where key = $key
+returning file_size
+"""
+
+INSERT_FILE_ERRORS = """
+insert into raw.load_errors
+select $load_id, key, size, reason, $now, name, null
+from (select key, name, size, reason from _classified where reason is not null
+      union all
+      select key, name, size, reason from _rejected)
+returning object_key, file_size, reason
+"""
+
+# A file loaded now supersedes the errors (file and entry level) and the file row that
+# earlier versions of the same landed file left: a corrected file heals the quarantine.
+# Its resources need nothing: staging keeps the newest version of each resource.
+SUPERSEDE = tuple(
+    f"""
+update raw.{table} as e set superseded_by = n.object_key
+from (select object_key, source_name from raw.fhir_bundles where load_id = $load_id) as n
+where e.source_name = n.source_name and e.object_key < n.object_key
+  and e.superseded_by is null
+"""
+    for table in ("load_errors", "entry_errors", "fhir_bundles")
+)
+
+BATCH_TABLES = """
+create or replace temp table _keys (path varchar, key varchar, name varchar);
+create or replace temp table _rejected (key varchar, name varchar, size bigint, reason varchar);
+create or replace temp table _counts (key varchar, entries bigint, rejected bigint);
+create or replace temp table _classified (key varchar, name varchar, size bigint,
+    content_hash varchar, text varchar, bundle_type varchar, reason varchar);
+"""
+
+DROP_BATCH_TABLES = """
+drop table if exists _keys;
+drop table if exists _rejected;
+drop table if exists _counts;
+drop table if exists _classified;
+drop table if exists _candidates;
+drop table if exists _rows;
+"""
