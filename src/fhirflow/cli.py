@@ -93,7 +93,9 @@ def _print_stages(rows: list[pipeline.StageRow]) -> None:
 def _print_layers(raw: dict[str, int], layers: dict[str, dict[str, int]]) -> None:
     rows: list[list[Any]] = [
         ["raw", "fhir_bundles", raw.get("bundles")],
+        ["raw", "fhir_resources", raw.get("resources")],
         ["raw", "load_errors", raw.get("errors")],
+        ["raw", "entry_errors", raw.get("entry_errors")],
     ]
     for layer, models in layers.items():
         for name, count in models.items():
@@ -249,6 +251,9 @@ def load(obj: Context, warehouse: str | None, store: str | None) -> None:
         for rejected in batch.errors:
             err.print(f"[yellow]quarantined[/yellow] {rejected.key}: {rejected.reason}",
                       highlight=False)
+        for entry in batch.entry_errors:
+            err.print(f"[yellow]quarantined[/yellow] {entry.key} {entry.where()}: "
+                      f"{entry.reason}", highlight=False)
 
 
 @main.command()

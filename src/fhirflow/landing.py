@@ -90,12 +90,21 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.stat().st_size == b.stat().st_size and file_sha256(a) == file_sha256(b)
 
 
+# What the load reads: bundles and FHIR Bulk Data NDJSON, each optionally gzip-compressed.
+LANDED_SUFFIXES = (".json", ".json.gz", ".ndjson", ".ndjson.gz")
+
+
+def is_landed_name(name: str) -> bool:
+    return name.endswith(LANDED_SUFFIXES)
+
+
 def find_bundle_files(source: Path) -> list[Path]:
-    """JSON files of a Synthea output folder: the folder itself, or its `fhir/` subfolder."""
+    """Bundle and NDJSON files of a Synthea (or Bulk Data export) folder: the folder itself,
+    or its `fhir/` subfolder."""
     if not source.is_dir():
         raise FhirflowError(f"{source} is not a directory; pass a Synthea output folder")
     folder = source / "fhir" if (source / "fhir").is_dir() else source
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".json")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_landed_name(p.name))
     if not files:
         raise FhirflowError(f"no .json bundles in {folder}; expected Synthea FHIR output")
     return files
@@ -111,7 +120,9 @@ def ingest_synthea_output(
     """
     result = IngestResult()
     for path in find_bundle_files(source):
-        patient_id = None if is_run_level(path.name) else patient_id_for(path)
+        # Only a plain bundle names one patient; NDJSON (any size) lands under _run/ unread.
+        plain_bundle = path.suffix == ".json" and not is_run_level(path.name)
+        patient_id = patient_id_for(path) if plain_bundle else None
         target = landing_root / landing_relpath(path.name, patient_id)
         if target.exists() and _same_file(path, target):
             result.unchanged += 1
@@ -129,8 +140,8 @@ def ingest_synthea_output(
 def iter_landed(landing_root: Path) -> Iterator[LandedFile]:
     if not landing_root.is_dir():
         return
-    for path in sorted(landing_root.glob("*/*.json")):
-        if path.name.startswith("."):
+    for path in sorted(landing_root.glob("*/*")):
+        if path.name.startswith(".") or not path.is_file() or not is_landed_name(path.name):
             continue
         stat = path.stat()
         relpath = path.relative_to(landing_root).as_posix()

@@ -117,7 +117,9 @@ def load(settings: Settings, say: Say, *, store_kind: str | None = None,
     note = f"{len(result.batches)} batches"
     if result.files_failed:
         note += f", {result.files_failed} files quarantined in RAW.LOAD_ERRORS"
-    row = StageRow("load", result.files_loaded, result.files_loaded,
+    if result.entries_rejected:
+        note += f", {result.entries_rejected} entries quarantined in RAW.ENTRY_ERRORS"
+    row = StageRow("load", result.files_loaded, result.entries_loaded,
                    _mb(result.bytes_loaded), result.seconds, note)
     return row, result
 

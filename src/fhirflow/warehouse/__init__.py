@@ -47,6 +47,25 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class EntryRejected:
+    """A resource refused at load time: its file, 0-based entry index (the line's index for
+    NDJSON), 1-based NDJSON line (None for bundles) and reason."""
+
+    key: str
+    entry_index: int | None
+    line_number: int | None
+    reason: str
+
+    def where(self) -> str:
+        return (f"line {self.line_number}" if self.line_number is not None
+                else f"entry {self.entry_index}")
+
+
+# A batch reports at most this many of its refused entries (RAW.ENTRY_ERRORS has them all).
+ENTRY_SAMPLE = 20
+
+
 @dataclass
 class BatchResult:
     load_id: str
@@ -60,6 +79,7 @@ class BatchResult:
     # quarantined in RAW.ENTRY_ERRORS, of the files this batch loaded.
     entries_loaded: int = 0
     entries_rejected: int = 0
+    entry_errors: list[EntryRejected] = field(default_factory=list)  # the first ENTRY_SAMPLE
 
     def watermark_row(self, started_at: datetime) -> tuple[object, ...]:
         """RAW.LOAD_WATERMARK values for this batch, in column order (status excluded)."""

@@ -15,7 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fhirflow.warehouse import BatchFile, BatchResult, Rejected, files
+from fhirflow.warehouse import (
+    ENTRY_SAMPLE,
+    BatchFile,
+    BatchResult,
+    EntryRejected,
+    Rejected,
+    files,
+)
 from fhirflow.warehouse import duckdb_sql as sql
 
 CORRUPT_GZIP = "gzip data is corrupt or truncated"
@@ -127,6 +134,10 @@ class _Batch:
         result.files_failed = len(result.errors)
         result.entries_loaded = int(entries) - int(rejected)
         result.entries_rejected = int(rejected)
+        result.entry_errors = [EntryRejected(*row) for row in con.execute(
+            "select object_key, entry_index, line_number, reason from raw.entry_errors "
+            "where load_id = ? order by object_key, entry_index limit ?",
+            [self.load_id, ENTRY_SAMPLE]).fetchall()]
 
 
 def _local_path(file: BatchFile) -> Path:

@@ -203,8 +203,8 @@ from keyed
 
 # One block of whole lines ($text, its first line number $first).
 NDJSON_BLOCK = _ndjson_sql(
-    "select $first + offset as line_number, line\n"
-    "    from (select unnest(s) as line, unnest(range(len(s))) as offset\n"
+    "select $first + pos as line_number, line\n"
+    "    from (select unnest(s) as line, unnest(range(len(s))) as pos\n"
     "          from (select string_split($text, chr(10)) as s))"
 )
 # A block that is not valid UTF-8 as a whole, as rows in the temp table _rows.

@@ -96,8 +96,9 @@ class Block:
     raw: bytes
 
 
-def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+def blocks(path: Path, block_bytes: int | None = None) -> Iterator[Block]:
     """The file's lines in blocks of whole lines; a line longer than a block is one block."""
+    block_bytes = block_bytes or BLOCK_BYTES
     line = 1
     with open_text_bytes(path) as fh:
         rest = b""

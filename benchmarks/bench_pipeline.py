@@ -1,0 +1,218 @@
+"""End to end: `fhirflow run --from-dir` against DuckDB's own raw load of the same files.
+
+    .venv/bin/python benchmarks/bench_pipeline.py                      # 1 GB, 1 repeat
+    .venv/bin/python benchmarks/bench_pipeline.py --sizes-gb 1 3 --repeats 3
+    .venv/bin/python benchmarks/bench_pipeline.py --format ndjson      # a Bulk Data export
+
+For each size: a corpus made by `corpus.py` (copies of the shared Synthea run, fresh patient
+ids per copy; not committed, made under --work and reused), then, in one run:
+
+1. the yardstick: DuckDB's own load of the files into one JSON column
+   (`create table ... as select filename, content::json from read_text(...)`) in a fresh
+   database file, as its own process;
+2. `fhirflow run --from-dir` on a fresh FHIRFLOW_HOME (land, upload, load, dbt build of every
+   model and test, on the embedded defaults), as one process: wall time, and peak RSS per
+   stage, sampled from /proc every 50 ms and attributed to the stage the command announced
+   last on stderr (the process's VmHWM is the whole command's peak);
+3. +1%: new patients worth 1% of the corpus, then `fhirflow run --from-dir` on them against
+   the same home; its time as a share of the full run's.
+
+Prints a table of medians; `--json` also writes every run's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tests"))
+from corpus import SAMPLE, make_corpus  # noqa: E402
+
+FHIRFLOW = Path(sys.executable).with_name("fhirflow")
+# The stage a line of `fhirflow run`'s stderr starts.
+STAGE_MARKS = (("landing", "land"), ("uploading", "upload"), ("loading", "load"),
+               ("running dbt", "dbt"))
+YARDSTICK = r"""
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1])
+t = time.perf_counter()
+con.execute("create table raw_files as select filename, content::json as doc "
+            "from read_text($glob)", {"glob": sys.argv[2]})
+con.close()
+print(time.perf_counter() - t)
+"""
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    stage_rss_mb: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _memory_mb(pid: int) -> tuple[float, float] | None:
+    """(VmRSS, VmHWM) of a running process, in MB."""
+    try:
+        fields = dict(line.split(":", 1)
+                      for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":" in line)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def measured(cmd: list[str], env: dict[str, str]) -> Run:
+    """Run cmd; wall time, peak RSS (its VmHWM) and per-stage peak RSS (VmRSS samples)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO)
+    stage = ["start"]
+    marks: dict[str, float] = {"start": started}
+    peaks: dict[str, float] = {}
+    tail: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            tail.append(line)
+            del tail[:-40]
+            for word, name in STAGE_MARKS:
+                if word in line:
+                    stage[0] = name
+                    marks[name] = time.perf_counter()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    hwm = 0.0
+    while proc.poll() is None:
+        sample = _memory_mb(proc.pid)
+        if sample is not None:
+            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), sample[0])
+            hwm = max(hwm, sample[1])
+        time.sleep(0.05)
+    reader.join()
+    ended = time.perf_counter()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{''.join(tail)}")
+    names = [n for n in marks if n != "start"]
+    seconds = {n: (marks[names[i + 1]] if i + 1 < len(names) else ended) - marks[n]
+               for i, n in enumerate(names)}
+    peak = max(hwm, *peaks.values()) if peaks else hwm
+    return Run(ended - started, round(peak), {k: round(v) for k, v in peaks.items() if k != "start"},
+               {k: round(v, 1) for k, v in seconds.items()})
+
+
+def corpus(work: Path, gb: float, fmt: str) -> tuple[Path, int]:
+    folder = work / f"corpus-{gb:g}g-{fmt}"
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        if fmt == "bundles":
+            make_corpus(folder, int(gb * 1e9))
+        else:
+            from _bulk import bundles_to_ndjson
+
+            plain = work / f"corpus-{gb:g}g-bundles"
+            corpus(work, gb, "bundles")
+            bundles_to_ndjson(sorted(plain.glob("*.json")), folder, gzip=fmt == "ndjson.gz")
+        done.touch()
+    size = sum(p.stat().st_size for p in folder.iterdir() if not p.name.startswith("."))
+    return folder, size
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
+    env["FHIRFLOW_HOME"] = str(home)
+    return env
+
+
+def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
+    scratch = work / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    pattern = "*.ndjson*" if fmt != "bundles" else "*.json"
+    if fmt == "ndjson.gz":
+        yard = None  # read_text cannot read gzip: the yardstick is the plain export's
+    else:
+        yard = measured([sys.executable, "-c", YARDSTICK, str(scratch / "yard.duckdb"),
+                         str(src / pattern)], env_for(scratch))
+        (scratch / "yard.duckdb").unlink()
+    home = scratch / "home"
+    full = measured([str(FHIRFLOW), "run", "--from-dir", str(src)], env_for(home))
+    more = scratch / "more"
+    make_corpus(more, max(1, size // 100), first_copy=10_000, with_run_level=False)
+    if fmt != "bundles":
+        from _bulk import bundles_to_ndjson
+
+        bulk = scratch / "more-ndjson"
+        bundles_to_ndjson(sorted(more.glob("*.json")), bulk, gzip=fmt == "ndjson.gz")
+        more = bulk
+    inc = measured([str(FHIRFLOW), "run", "--from-dir", str(more)], env_for(home))
+    disk = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {"yardstick": asdict(yard) if yard else None, "full": asdict(full),
+            "incremental": asdict(inc), "home_bytes": disk}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes-gb", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--format", choices=["bundles", "ndjson", "ndjson.gz"],
+                        default="bundles")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/fhirflow-bench-pipeline"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if not SAMPLE.is_dir():
+        sys.exit(f"the shared Synthea sample is missing: {SAMPLE}")
+    everything: dict[str, list[dict[str, object]]] = {}
+    print("| input | MB | yardstick MB/s | run MB/s | ratio | run s | peak RSS MB "
+          "(land / upload / load / dbt) | +1% s | +1% / full | home on disk MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for gb in args.sizes_gb:
+        src, size = corpus(args.work, gb, args.format)
+        runs = [one_run(args.work, src, size, args.format) for _ in range(args.repeats)]
+        everything[f"{gb:g}"] = runs
+        mb = size / 1e6
+
+        def med(path: tuple[str, ...], runs: list[dict[str, object]] = runs) -> float:
+            values = []
+            for r in runs:
+                value: object = r
+                for part in path:
+                    value = value[part] if isinstance(value, dict) else None  # type: ignore[index]
+                if value is not None:
+                    values.append(float(value))  # type: ignore[arg-type]
+            return statistics.median(values) if values else float("nan")
+
+        yard = med(("yardstick", "seconds"))
+        full = med(("full", "seconds"))
+        inc = med(("incremental", "seconds"))
+        stages = " / ".join(f"{med(('full', 'stage_rss_mb', s)):,.0f}"
+                            for s in ("land", "upload", "load", "dbt"))
+        print(f"| {gb:g} GB {args.format} | {mb:,.0f} | {mb / yard:,.0f} | {mb / full:,.1f} | "
+              f"{yard / full:.2f} | {full:.1f} | {med(('full', 'peak_rss_mb')):,.0f} "
+              f"({stages}) | {inc:.1f} | {inc / full:.0%} | {med(('home_bytes',)) / 1e6:,.0f} |",
+              flush=True)
+        for r in runs:
+            print(f"  run: {json.dumps(r)}", file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=1))
+
+
+if __name__ == "__main__":
+    main()
