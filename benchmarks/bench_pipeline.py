@@ -111,7 +111,8 @@ def measured(cmd: list[str], env: dict[str, str]) -> Run:
     seconds = {n: (marks[names[i + 1]] if i + 1 < len(names) else ended) - marks[n]
                for i, n in enumerate(names)}
     peak = max(hwm, *peaks.values()) if peaks else hwm
-    return Run(ended - started, round(peak), {k: round(v) for k, v in peaks.items() if k != "start"},
+    stage_rss = {k: round(v) for k, v in peaks.items() if k != "start"}
+    return Run(ended - started, round(peak), stage_rss,
                {k: round(v, 1) for k, v in seconds.items()})
 
 
@@ -185,7 +186,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for gb in args.sizes_gb:
         src, size = corpus(args.work, gb, args.format)
-        runs = [one_run(args.work, src, size, args.format) for _ in range(args.repeats)]
+        runs = []
+        for _ in range(args.repeats):
+            runs.append(one_run(args.work, src, size, args.format))
+            print(f"  run: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
         everything[f"{gb:g}"] = runs
         mb = size / 1e6
 
@@ -194,7 +198,7 @@ def main() -> None:
             for r in runs:
                 value: object = r
                 for part in path:
-                    value = value[part] if isinstance(value, dict) else None  # type: ignore[index]
+                    value = value.get(part) if isinstance(value, dict) else None
                 if value is not None:
                     values.append(float(value))  # type: ignore[arg-type]
             return statistics.median(values) if values else float("nan")
@@ -208,8 +212,6 @@ def main() -> None:
               f"{yard / full:.2f} | {full:.1f} | {med(('full', 'peak_rss_mb')):,.0f} "
               f"({stages}) | {inc:.1f} | {inc / full:.0%} | {med(('home_bytes',)) / 1e6:,.0f} |",
               flush=True)
-        for r in runs:
-            print(f"  run: {json.dumps(r)}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(everything, indent=1))
 

@@ -25,8 +25,10 @@ OWN_PREFIXES = ("FHIRFLOW_", "AWS_", "SNOWFLAKE_")
 
 
 def bundle(patient_id: str = "p", *, note: str | None = None) -> bytes:
-    """A minimal transaction Bundle holding one Patient (with a `note` to pad it)."""
-    patient: dict[str, str] = {"resourceType": "Patient", "id": patient_id}
+    """A minimal transaction Bundle holding one Patient (with a `note` to pad it): with the
+    birthDate and gender that staging needs, so the load accepts it."""
+    patient: dict[str, str] = {"resourceType": "Patient", "id": patient_id,
+                               "gender": "unknown", "birthDate": "2000-01-01"}
     if note is not None:
         patient["note"] = note
     doc = {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": patient}]}

@@ -108,7 +108,7 @@ def test_bad_lines_are_quarantined_with_their_line_and_the_rest_loads(s: Setting
     assert rows(s, "select line_number from raw.fhir_resources order by 1") == [(1,), (4,), (8,)]
     errors = rows(s, "select line_number, reason from raw.entry_errors order by 1")
     assert errors == [(3, entry_rules.INVALID_LINE), (5, entry_rules.INVALID_LINE),
-                      (6, entry_rules.NOT_AN_OBJECT), (7, entry_rules.NO_ID)]
+                      (6, entry_rules.NO_RESOURCE_TYPE), (7, entry_rules.NO_ID)]
     assert [e.where() for e in res.batches[0].entry_errors] == [
         "line 3", "line 5", "line 6", "line 7"]
 

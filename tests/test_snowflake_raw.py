@@ -67,6 +67,9 @@ def store(tmp_path: Path) -> LocalStore:
     return store
 
 
+EMPTY_RAW = {"bundles": 0, "errors": 0, "loads": 0, "resources": 0, "entry_errors": 0}
+
+
 def rows(wh: SnowflakeWarehouse, sql: str) -> list[tuple]:
     return wh.con.cursor().execute(sql).fetchall()
 
@@ -75,8 +78,8 @@ def test_tables_are_created_idempotently_with_a_variant_column(
         warehouse: SnowflakeWarehouse) -> None:
     warehouse.create_tables()
     assert warehouse.last_watermark() is None
-    assert warehouse.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
-    assert "BUNDLE       variant not null" in sf.DDL[1]
+    assert warehouse.raw_counts() == EMPTY_RAW
+    assert "RESOURCE              variant not null" in sf.DDL[2]
 
 
 def test_load_quarantine_watermark_and_rerun(warehouse: SnowflakeWarehouse,
@@ -91,8 +94,10 @@ def test_load_quarantine_watermark_and_rerun(warehouse: SnowflakeWarehouse,
     assert reasons["patient.json"] == why.NOT_A_BUNDLE
     assert reasons["latin1.json"] == why.NOT_UTF8
     assert warehouse.last_watermark() == PREFIX + "2026-104-latin1.json"
-    types = rows(warehouse, "select distinct BUNDLE:type::string from RAW.FHIR_BUNDLES")
-    assert types == [("transaction",)]
+    types = rows(warehouse, "select distinct BUNDLE_TYPE, FILE_FORMAT from RAW.FHIR_BUNDLES")
+    assert types == [("transaction", "bundle")]
+    assert rows(warehouse, "select count(*), count(distinct RESOURCE_ID) "
+                           "from RAW.FHIR_RESOURCES") == [(5, 5)]
     # Re-run: nothing new.
     again = run_load(store, warehouse, prefix=PREFIX, batch_size=4, max_file_bytes=1 << 20)
     assert again.files_loaded == 0 and again.files_failed == 0
@@ -117,7 +122,7 @@ def test_failure_before_watermark_commit_rolls_back(
     monkeypatch.setattr(SnowflakeWarehouse, "_insert_watermark", boom)
     with pytest.raises(RuntimeError, match="injected"):
         run_load(store, warehouse, prefix=PREFIX, batch_size=20, max_file_bytes=1 << 20)
-    assert warehouse.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
+    assert warehouse.raw_counts() == EMPTY_RAW
     monkeypatch.undo()
     result = run_load(store, warehouse, prefix=PREFIX, batch_size=20, max_file_bytes=1 << 20)
     assert (result.files_loaded, result.files_failed) == (5, 5)
@@ -136,31 +141,51 @@ def test_copy_mode_classification_from_copy_result_rows(warehouse: SnowflakeWare
     # FHIRFLOW_INCOMING named by METADATA$FILENAME, and per-file COPY result rows.
     for statement in sf.BATCH_TABLES:
         warehouse.con.cursor().execute(statement)
-    files = [("raw/patients/a.json", "patients/a.json", 100),
-             ("raw/patients/b.json", "patients/b.json", 100),
-             ("raw/patients/c.json", "patients/c.json", 100)]
+    files = [("raw/patients/a.json", "patients/a.json", 100, None, "a.json"),
+             ("raw/patients/b.json", "patients/b.json", 100, None, "b.json"),
+             ("raw/patients/c.json", "patients/c.json", 100, None, "c.json"),
+             ("raw/patients/d.ndjson", "patients/d.ndjson", 100, None, "d.ndjson")]
     warehouse.con.cursor().executemany(sf.INSERT_BATCH_FILE, files)
     cur = warehouse.con.cursor()
     cur.execute("insert into FHIRFLOW_INCOMING select 'patients/a.json', "
-                "parse_json('{\"resourceType\": \"Bundle\", \"type\": \"batch\"}'), 'k1'")
+                "parse_json('{\"resourceType\": \"Bundle\", \"type\": \"batch\"}'), 1, 'k1'")
+    # COPY reads NDJSON natively: one row per line; line 2 did not parse.
+    for line in (1, 3):
+        cur.execute("insert into FHIRFLOW_INCOMING select 'patients/d.ndjson', parse_json("
+                    "'{\"resourceType\": \"Patient\", \"id\": \"d" + str(line) + "\", "
+                    "\"gender\": \"male\", \"birthDate\": \"2001-02-03\"}'), "
+                    f"{line}, 'k2'")
     cur.executemany(sf.INSERT_COPY_RESULT, [
-        ("s3://bkt/raw/patients/a.json", "LOADED", 1, 1, 0, None),
+        ("s3://bkt/raw/patients/a.json", "LOADED", 1, 1, 0, None, None),
         ("s3://bkt/raw/patients/b.json", "LOAD_FAILED", 1, 0, 1,
-         "Error parsing JSON: incomplete object value"),
+         "Error parsing JSON: incomplete object value", 1),
+        ("s3://bkt/raw/patients/d.ndjson", "PARTIALLY_LOADED", 3, 2, 1,
+         "Error parsing JSON: misplaced }", 2),
     ])
-    cur.execute(sf.CLASSIFY)
+    for statement in (sf.MATCH, sf.CLASSIFY, sf.CANDIDATES):
+        cur.execute(statement)
     got = dict(rows(warehouse, "select OBJECT_KEY, REASON from FHIRFLOW_CLASSIFIED"))
     assert got == {"raw/patients/a.json": None,
                    "raw/patients/b.json": "Error parsing JSON: incomplete object value",
-                   "raw/patients/c.json": "no JSON document in the file"}
+                   "raw/patients/c.json": "no JSON document in the file",
+                   "raw/patients/d.ndjson": None}
+    kinds = dict(rows(warehouse, "select OBJECT_KEY, KIND from FHIRFLOW_CLASSIFIED"))
+    assert kinds["raw/patients/d.ndjson"] == "ndjson" and kinds["raw/patients/a.json"] == "bundle"
+    candidates = rows(warehouse, "select LINE_NUMBER, RESOURCE_ID, REASON "
+                                 "from FHIRFLOW_CANDIDATES order by 1")
+    assert candidates == [(1, "d1", None),
+                          (2, None, "1 lines could not be parsed; the first: "
+                                    "Error parsing JSON: misplaced }"),
+                          (3, "d3", None)]
 
 
 def test_copy_and_stage_sql_text() -> None:
     sql = sf.copy_sql("FHIR_BUNDLES_STAGE", ["patients/a.json", "patients/it's.json"])
     normal = " ".join(sql.split())
-    assert normal.startswith("copy into FHIRFLOW_INCOMING (FILENAME, BUNDLE, CONTENT_HASH)")
-    assert ("select metadata$filename, $1, metadata$file_content_key "
-            "from @RAW.FHIR_BUNDLES_STAGE") in normal
+    assert normal.startswith(
+        "copy into FHIRFLOW_INCOMING (FILENAME, DOC, LINE_NUMBER, CONTENT_HASH)")
+    assert ("select metadata$filename, $1, metadata$file_row_number, "
+            "metadata$file_content_key from @RAW.FHIR_BUNDLES_STAGE") in normal
     assert "files = ('patients/a.json', 'patients/it\\'s.json')" in normal
     assert "file_format = (format_name = RAW.FHIR_JSON)" in normal
     assert "on_error = continue" in normal and "force = true" in normal
@@ -204,7 +229,7 @@ def test_stage_creation_runs_and_keeps_secrets_out_of_logs(
             with pytest.raises(ConfigError, match="--store s3"):
                 wh.load_batch("x", [BatchFile("raw/patients/a.json", 1, url=url)], rejected=[],
                               started_at=datetime.now(UTC))
-        assert wh.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
+        assert wh.raw_counts() == EMPTY_RAW
         wh.close()
     assert "very-secret-value" not in caplog.text
 
@@ -275,7 +300,8 @@ def test_cli_load_warehouse_snowflake_store_s3(
                                **snowflake)
         status = run_cli("status", "--json", env=no_aws)
         assert status.returncode == 0, status.stderr
-        assert json.loads(status.stdout)["raw"] == {"bundles": 3, "errors": 1, "loads": 1}
+        assert json.loads(status.stdout)["raw"] == {"bundles": 3, "errors": 1, "loads": 1,
+                                                    "resources": 3, "entry_errors": 0}
 
 
 def test_stage_errors_never_show_the_secret_key() -> None:

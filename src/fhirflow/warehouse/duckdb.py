@@ -22,11 +22,11 @@ from fhirflow.warehouse import (
     FileAccess,
     LoadRecord,
     Rejected,
-    reasons,
     utcnow,
 )
 from fhirflow.warehouse import duckdb_sql as sql
 from fhirflow.warehouse.duckdb_load import _Batch, migrate
+
 
 class DuckDBWarehouse:
     """The Warehouse Protocol on a DuckDB file; it reads each batch file from a local path."""

@@ -179,8 +179,7 @@ keyed as (
     select
         line_number,
         line,
-        try(json_extract_string(line, {entry_rules.duckdb_paths()})) as v,
-        starts_with(ltrim(line), '{{') as is_object
+        try(json_extract_string(line, {entry_rules.duckdb_paths()})) as v
     from lines
     where line is null or trim(line, ' ' || chr(9) || chr(13)) <> ''
 )
@@ -189,12 +188,11 @@ select
     cast(null as varchar) as full_url, cast(null as varchar) as request_method,
     cast(null as varchar) as request_url, cast(null as varchar) as request_if_none_exist,
     cast(null as varchar) as bundle_type,
-    case when v is not null and is_object then line::json end as resource,
+    case when v is not null then line::json end as resource,
     v[1] as resource_type,
     v[2] as resource_id,
     case
         when v is null then {sql_literal(entry_rules.INVALID_LINE)}
-        when not is_object then {sql_literal(entry_rules.NOT_AN_OBJECT)}
         else {entry_rules.reason_sql(entry_rules.DUCKDB)}
     end as reason
 from keyed

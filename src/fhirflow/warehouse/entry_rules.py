@@ -45,10 +45,8 @@ NO_PATIENT = "no patient.reference: staging cannot place the resource"
 NO_BIRTH_DATE = "Patient.birthDate missing or not a date"
 NO_GENDER = "Patient.gender missing"
 NO_START = "Encounter.period.start missing or not a dateTime"
-BUNDLE_IN_NDJSON = "a Bundle inside an NDJSON file (NDJSON holds one resource per line)"
+BUNDLE_IN_NDJSON = "a Bundle as a resource (one resource per bundle entry or NDJSON line)"
 INVALID_LINE = "invalid JSON line (malformed, truncated or not UTF-8)"
-NOT_AN_OBJECT = "line is JSON but not a JSON object (a FHIR resource)"
-INVALID_ENTRY = "entry is not a JSON object"
 
 
 @dataclass(frozen=True)
@@ -112,12 +110,16 @@ def duckdb_paths() -> str:
 
 
 def snowflake_columns(expr: str) -> str:
-    """`expr:path::varchar as Vn` for each path (Snowflake reads the parsed VARIANT)."""
+    """`expr:path::varchar as Vn` for each path (Snowflake reads the parsed VARIANT). For the
+    paths the rules only test for presence or for being a list, a marker instead of the
+    value (`[` for a list): TO_JSON only where it is needed, on Encounters."""
     parts = []
     for n, path in enumerate(PATHS, start=1):
-        if path in ("class", "actualPeriod", "patient"):
-            parts.append(f"case when {expr}:{path} is null then null "
-                         f"when is_array({expr}:{path}) then '[' else '{{' end as V{n}")
+        if path == "class":
+            parts.append(f"case when {expr}:resourceType::varchar = 'Encounter' "
+                         f"then left(to_json({expr}:class), 1) end as V{n}")
+        elif path in ("actualPeriod", "patient"):
+            parts.append(f"case when {expr}:{path} is not null then '{{' end as V{n}")
         else:
             parts.append(f"{expr}:{path}::varchar as V{n}")
     return ",\n    ".join(parts)

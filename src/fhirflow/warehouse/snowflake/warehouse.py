@@ -9,10 +9,14 @@ One batch, in order:
    under the stage's) or by inserting each file's text for TRY_PARSE_JSON (mode "insert": the
    load stage hands over local copies; no stage needed; the only mode fakesnow can run). COPY's
    per-file result rows go to FHIRFLOW_COPY_RESULT;
-3. one SQL statement classifies every file of the batch (loaded once, or the reason not);
-4. BEGIN; insert the good bundles into RAW.FHIR_BUNDLES with an anti-join on OBJECT_KEY (so
-   a file is in RAW once even though FORCE = TRUE bypasses COPY's own load history); insert
-   the bad ones into RAW.LOAD_ERRORS; insert the RAW.LOAD_WATERMARK row; COMMIT.
+3. SQL classifies every file of the batch (bundle or NDJSON; loaded, or the reason not) and
+   turns the good files' documents into candidate resources (bundle entries by FLATTEN,
+   NDJSON lines as they are), each with the first entry rule it breaks;
+4. BEGIN; insert the accepted resources into RAW.FHIR_RESOURCES and the refused ones into
+   RAW.ENTRY_ERRORS, the good files into RAW.FHIR_BUNDLES, each with an anti-join on the
+   file's key (so a file is in RAW once even though FORCE = TRUE bypasses COPY's own load
+   history); the bad files into RAW.LOAD_ERRORS; mark what earlier versions of the same
+   files left as superseded; insert the RAW.LOAD_WATERMARK row; COMMIT.
 
 COPY goes into a temp table rather than straight into RAW.FHIR_BUNDLES because COPY cannot
 filter (no WHERE, no join): deduplication and the Bundle check need a second statement, and
@@ -31,20 +35,26 @@ from typing import TYPE_CHECKING, Any
 
 from fhirflow.errors import ConfigError
 from fhirflow.warehouse import (
+    ENTRY_SAMPLE,
     MODEL_SCHEMAS,
     BatchFile,
     BatchResult,
+    EntryRejected,
     FileAccess,
     LoadRecord,
     Rejected,
+    files,
     reasons,
     utcnow,
 )
 from fhirflow.warehouse.snowflake import client
 from fhirflow.warehouse.snowflake.sql import (
+    BATCH_ENTRIES,
+    BATCH_ENTRY_ERRORS,
     BATCH_ERRORS,
     BATCH_TABLES,
     BATCH_TOTALS,
+    CANDIDATES,
     CLASSIFY,
     DDL,
     ERROR_TEXT_LIMIT,
@@ -52,16 +62,22 @@ from fhirflow.warehouse.snowflake.sql import (
     INSERT_BATCH_FILE,
     INSERT_BUNDLES,
     INSERT_COPY_RESULT,
+    INSERT_ENTRY_ERRORS,
     INSERT_ERRORS,
     INSERT_REJECTED,
+    INSERT_RESOURCES,
     INSERT_TEXT,
     INSERT_WATERMARK,
     LAST_WATERMARK,
+    MATCH,
     MAX_FILES_PER_COPY,
+    MIGRATE,
+    OLD_LAYOUT,
     PARSE_TEXT,
     RAW,
     RAW_COUNTS,
     RECENT_LOADS,
+    SUPERSEDE,
     copy_sql,
     count_sql,
     known_keys_sql,
@@ -149,6 +165,10 @@ class SnowflakeWarehouse:
             stage_ddl = stage_ddl()
         for statement in DDL:
             self._execute(statement)
+        if self._execute(OLD_LAYOUT).fetchone()[0]:
+            with self._client.transaction():
+                for statement in MIGRATE:
+                    self._execute(statement)
         if self.mode == "copy":
             self._execute(FILE_FORMAT_DDL)
             if stage_ddl:
@@ -169,41 +189,61 @@ class SnowflakeWarehouse:
     def load_batch(
         self,
         load_id: str,
-        files: list[BatchFile],
+        batch: list[BatchFile],
         *,
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
-        result = BatchResult(load_id=load_id, files_seen=len(files) + len(rejected))
+        result = BatchResult(load_id=load_id, files_seen=len(batch) + len(rejected))
         # Before any statement: a file COPY cannot reach from the stage fails the batch here.
-        named = [(f, self._stage_path(f)) for f in files]
+        named = [(f, self._stage_path(f)) for f in batch]
+        kinds = {f.key: self._kind(f) for f in batch}
         for statement in BATCH_TABLES:
             self._execute(statement)
-        self._executemany(INSERT_BATCH_FILE, [(f.key, path, f.size) for f, path in named])
+        self._executemany(INSERT_BATCH_FILE, [
+            (f.key, path, f.size, kinds[f.key], files.source_name(f.key)) for f, path in named])
         rejected = list(rejected)
         if named:
             if self.mode == "copy":
                 for i in range(0, len(named), MAX_FILES_PER_COPY):
                     self._copy([path for _, path in named[i : i + MAX_FILES_PER_COPY]])
             else:
-                rejected += self._insert_texts(named)
-        self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason) for r in rejected])
-        self._execute(CLASSIFY)
+                rejected += self._insert_texts(named, kinds)
+        self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason, files.source_name(r.key))
+                                            for r in rejected])
+        for statement in (MATCH, CLASSIFY, CANDIDATES):
+            self._execute(statement)
 
-        watermark = max([f.key for f in files] + [r.key for r in rejected], default=None)
+        watermark = max([f.key for f in batch] + [r.key for r in rejected], default=None)
         now = utcnow()
         with self._client.transaction():
+            self._execute(INSERT_RESOURCES, (load_id, now))
+            self._execute(INSERT_ENTRY_ERRORS, (load_id, now))
             self._execute(INSERT_BUNDLES, (load_id, now))
             self._execute(INSERT_ERRORS, (load_id, now))
+            for statement in SUPERSEDE:
+                self._execute(statement, (load_id,))
             loaded, size = self._execute(BATCH_TOTALS, (load_id,)).fetchone()
+            entries, refused = self._execute(BATCH_ENTRIES, (load_id,)).fetchone()
             errors = self._execute(BATCH_ERRORS, (load_id,)).fetchall()
+            samples = self._execute(BATCH_ENTRY_ERRORS, (load_id, ENTRY_SAMPLE)).fetchall()
             result.files_loaded = int(loaded)
             result.bytes_loaded = int(size or 0)
+            result.entries_loaded = int(entries or 0)
+            result.entries_rejected = int(refused or 0)
             result.errors = [Rejected(k, int(s) if s is not None else 0, r) for k, s, r in errors]
+            result.entry_errors = [
+                EntryRejected(k, _int(i), _int(n), r) for k, i, n, r in samples]
             result.files_failed = len(result.errors)
             result.watermark = watermark
             self._insert_watermark(result.watermark_row(started_at))
         return result
+
+    def _kind(self, file: BatchFile) -> str | None:
+        """Mode insert reads the file, so it tells its kind; mode copy leaves it to SQL."""
+        if self.mode == "insert" and file.path is not None and file.path.is_file():
+            return files.kind_of(file.path, file.key).kind
+        return None
 
     def _insert_watermark(self, row: tuple[Any, ...]) -> None:
         self._execute(INSERT_WATERMARK, row)
@@ -234,40 +274,31 @@ class SnowflakeWarehouse:
             rows.append((
                 row["file"], row.get("status"), row.get("rows_parsed"), row.get("rows_loaded"),
                 row.get("errors_seen"), str(error)[:ERROR_TEXT_LIMIT] if error else None,
+                row.get("first_error_line"),
             ))
         self._executemany(INSERT_COPY_RESULT, rows)
 
-    def _insert_texts(self, named: list[tuple[BatchFile, str]]) -> list[Rejected]:
-        """Mode insert: send each local file's text for TRY_PARSE_JSON, in chunks of ~32 MB."""
+    def _insert_texts(self, named: list[tuple[BatchFile, str]],
+                      kinds: dict[str, str | None]) -> list[Rejected]:
+        """Mode insert: send each local file's text for TRY_PARSE_JSON (a bundle whole, an
+        NDJSON file line by line with its line numbers), in chunks of ~32 MB."""
         rejected: list[Rejected] = []
-        rows: list[tuple[str, str, str]] = []
-        pending_bytes = 0
+        chunk = _Chunk(self._executemany)
         for file, name in named:
-            try:
-                data = file.path.read_bytes() if file.path else b""
-            except FileNotFoundError:
+            if file.path is None or not file.path.is_file():
                 rejected.append(Rejected(file.key, file.size, reasons.GONE))
-                continue
-            if not data:
-                continue  # classified as 'empty file' from its size
-            if data.startswith(b"\xef\xbb\xbf"):
-                rejected.append(Rejected(file.key, file.size, reasons.BYTE_ORDER_MARK))
-                continue
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                rejected.append(Rejected(file.key, file.size, reasons.NOT_UTF8))
-                continue
-            rows.append((name, text, hashlib.sha256(data).hexdigest()))
-            pending_bytes += len(data)
-            if pending_bytes > 32 * 1024 * 1024:
-                self._executemany(INSERT_TEXT, rows)
-                rows, pending_bytes = [], 0
-        self._executemany(INSERT_TEXT, rows)
+            elif kinds[file.key] == "ndjson":
+                bad = chunk.add_lines(name, file.path)
+                if bad:
+                    rejected.append(Rejected(file.key, file.size, bad))
+            else:
+                bad = chunk.add_bundle(name, file.path)
+                if bad:
+                    rejected.append(Rejected(file.key, file.size, bad))
+        chunk.flush()
         for statement in PARSE_TEXT:
             self._execute(statement)
         return rejected
-
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
         rows = self._execute(RECENT_LOADS, (limit,)).fetchall()
         return [
@@ -277,7 +308,8 @@ class SnowflakeWarehouse:
 
     def raw_counts(self) -> dict[str, int]:
         row = self._execute(RAW_COUNTS).fetchone()
-        return {"bundles": int(row[0]), "errors": int(row[1]), "loads": int(row[2])}
+        return {"bundles": int(row[0]), "errors": int(row[1]), "loads": int(row[2]),
+                "resources": int(row[3]), "entry_errors": int(row[4])}
 
     def model_counts(self) -> dict[str, dict[str, int]]:
         schemas = [s.upper() for s in MODEL_SCHEMAS]
@@ -287,3 +319,68 @@ class SnowflakeWarehouse:
             (n,) = self._execute(count_sql(schema, name)).fetchone()
             counts[schema.lower()][name.lower()] = int(n)
         return counts
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class _Chunk:
+    """Rows for FHIRFLOW_INCOMING_TEXT, sent whenever ~32 MB are pending."""
+
+    LIMIT = 32 * 1024 * 1024
+
+    def __init__(self, send: Callable[[str, list[tuple[Any, ...]]], None]) -> None:
+        self.send = send
+        self.rows: list[tuple[Any, ...]] = []
+        self.pending = 0
+
+    def _add(self, row: tuple[Any, ...], size: int) -> None:
+        self.rows.append(row)
+        self.pending += size
+        if self.pending > self.LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.send(INSERT_TEXT, self.rows)
+        self.rows, self.pending = [], 0
+
+    def add_bundle(self, name: str, path: Any) -> str | None:
+        """A bundle's text, or the reason it cannot be sent (classified like COPY's)."""
+        try:
+            with files.open_text_bytes(path) as fh:
+                data = fh.read()
+        except (OSError, EOFError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                return reasons.GONE
+            return "gzip data is corrupt or truncated"
+        if not data:
+            return None  # classified as 'empty file' from its size
+        if data.startswith(b"\xef\xbb\xbf"):
+            return reasons.BYTE_ORDER_MARK
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return reasons.NOT_UTF8
+        self._add((name, text, 1, hashlib.sha256(data).hexdigest()), len(data))
+        return None
+
+    def add_lines(self, name: str, path: Any) -> str | None:
+        """An NDJSON file's non-blank lines with their numbers (a line that is not UTF-8 is
+        sent as NULL and quarantined as an invalid line); streams, block by block. The
+        content hash rides on the first line (CLASSIFY takes the file's one non-NULL)."""
+        try:
+            digest = hashlib.sha256()
+            for block in files.blocks(path):
+                digest.update(block.raw)
+            content_hash: str | None = digest.hexdigest()
+            for block in files.blocks(path):
+                for line_number, text in files.split_lines(block):
+                    self._add((name, text, line_number, content_hash), len(text or ""))
+                    content_hash = None
+        except FileNotFoundError:
+            return reasons.GONE
+        except (OSError, EOFError):
+            return "gzip data is corrupt or truncated"
+        return None
