@@ -73,9 +73,10 @@ class Settings(BaseSettings):
     )
 
     load_batch_size: int = Field(100, gt=0, validation_alias=_env("FHIRFLOW_LOAD_BATCH_SIZE"))
-    # Caps the DuckDB load's memory: DuckDB otherwise caches written blocks up to 80% of RAM.
+    # Caps DuckDB's memory in the load and in dbt alike (dbt/profiles.yml): DuckDB otherwise
+    # grows to 80% of RAM; past the cap it spills to `<warehouse>.duckdb.tmp/`.
     duckdb_memory_limit: str = Field(
-        "2GB",
+        "1.5GB",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         validation_alias=_env("FHIRFLOW_DUCKDB_MEMORY_LIMIT"),
     )

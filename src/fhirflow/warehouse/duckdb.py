@@ -33,7 +33,8 @@ class DuckDBWarehouse:
 
     reads: FileAccess = "path"
 
-    def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str = "2GB") -> None:
+    def __init__(self, path: Path, *, read_only: bool = False,
+                 memory_limit: str = "1.5GB") -> None:
         self.path = path
         self.description = f"DuckDB {path}"
         if read_only and not path.exists():
@@ -48,8 +49,9 @@ class DuckDBWarehouse:
             ) from None
         if not read_only:
             # DuckDB keeps written table blocks cached up to 80% of RAM by default, so the
-            # load's RSS would grow with the corpus; a cap keeps it flat (blocks are on disk).
-            # FHIRFLOW_DUCKDB_MEMORY_LIMIT; 1 GB is too little for 100-file batches.
+            # load's RSS would grow with the corpus; a cap keeps it flat (blocks are on disk,
+            # a batch larger than the cap spills). FHIRFLOW_DUCKDB_MEMORY_LIMIT, the same
+            # setting dbt's profile reads.
             self.con.execute(f"set memory_limit = '{memory_limit}'")
 
     def close(self) -> None:
