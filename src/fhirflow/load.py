@@ -84,10 +84,15 @@ def list_new_files(
         for obj in store.list_after(prefix, listing_start(prefix, watermark))
         if obj.key.endswith(".json")
     ]
+    return _not_in_raw(warehouse, candidates)
+
+
+def _not_in_raw(warehouse: Warehouse, objects: list[StoredObject]) -> list[StoredObject]:
+    """The objects whose keys RAW holds neither as a bundle nor as an error."""
     known = set()
-    for i in range(0, len(candidates), 5000):
-        known |= warehouse.known_keys([c.key for c in candidates[i : i + 5000]])
-    return [c for c in candidates if c.key not in known]
+    for i in range(0, len(objects), 5000):
+        known |= warehouse.known_keys([c.key for c in objects[i : i + 5000]])
+    return [c for c in objects if c.key not in known]
 
 
 def load_batch(
@@ -120,14 +125,22 @@ def run_load(
     max_file_bytes: int,
     max_batches: int | None = None,
     progress: LoadProgress | None = None,
+    objects: list[StoredObject] | None = None,
 ) -> LoadResult:
-    """All five steps, batch after batch until no new file is left."""
+    """All five steps, batch after batch until no new file is left.
+
+    `objects`: load exactly these (the Airflow task's listing), minus the keys RAW already
+    holds (a retry after some batches committed), instead of listing new files.
+    """
     started = time.perf_counter()
     result = LoadResult()
     create_tables(warehouse)
-    pending = list_new_files(
-        store, warehouse, prefix=prefix, watermark=get_last_watermark(warehouse)
-    )
+    if objects is None:
+        pending = list_new_files(
+            store, warehouse, prefix=prefix, watermark=get_last_watermark(warehouse)
+        )
+    else:
+        pending = _not_in_raw(warehouse, objects)
     total = len(pending)
     done = 0
     for i in range(0, total, batch_size):
