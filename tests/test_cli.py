@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from fhirflow import pipeline
 from fhirflow.cli import main
 from fhirflow.config import load_settings
+from tests._home import isolated_home
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -39,11 +40,7 @@ def home(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Path:
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home with one generated patient uploaded and loaded into RAW (no dbt yet)."""
     home = tmp_path_factory.mktemp("cli") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_")):
-                mp.delenv(name)
-        mp.setenv("FHIRFLOW_HOME", str(home))
+    with isolated_home(home):
         settings = load_settings()
         pipeline.generate(settings, pipeline.GenerateOptions(1, 3, 1))
         pipeline.upload(settings)

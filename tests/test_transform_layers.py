@@ -4,7 +4,6 @@ Also: dbt-duckdb's connection is released after every dbt invocation."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import duckdb
@@ -16,6 +15,7 @@ from fhirflow.cli import main
 from fhirflow.config import Settings, load_settings
 from fhirflow.orchestration import tasks
 from fhirflow.transform import InconsistentBuild, run_dbt
+from tests._home import isolated_home
 
 
 MEDICATIONS = ("select medication_request_id, claim_id, base_cost, reason_code "
@@ -39,12 +39,7 @@ def add_patients(settings: Settings, seed: int) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     home = tmp_path_factory.mktemp("layers") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_")):
-                mp.delenv(name)
-        mp.setenv("FHIRFLOW_HOME", str(home))
-        mp.setenv("FHIRFLOW_DBT_THREADS", "2")
+    with isolated_home(home, FHIRFLOW_DBT_THREADS="2"):
         settings = load_settings()
         add_patients(settings, 1)
         assert pipeline.transform(settings).success

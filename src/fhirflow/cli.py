@@ -10,6 +10,7 @@ global options too, and a `Context` through `@click.pass_obj` (`obj.settings()`)
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -140,10 +141,16 @@ def main(click_ctx: click.Context, home: Path | None, verbose: bool) -> None:
 # --- printing --------------------------------------------------------------------------------
 
 
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?")
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    """Numbers right-aligned, text left-aligned."""
     table = Table(title=title, title_justify="left")
     for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+        numeric = all(v is None or _NUMBER.fullmatch(str(v)) for v in (r[i] for r in rows))
+        table.add_column(name, justify="right" if numeric and rows else "left",
+                         overflow="fold")
     for row in rows:
         table.add_row(*["" if v is None else escape(str(v)) for v in row])
     return table
