@@ -56,7 +56,8 @@ def test_sensor_waits_for_the_newest_load_run(
 
 def test_sensor_follows_the_load_schedule(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("FHIRFLOW_LOAD_SCHEDULE", "*/15 * * * *")
-    assert schedules.latest_load_logical_date(at("2026-11-25T10:40:00")) == at("2026-11-25T10:30:00")
+    found = schedules.latest_load_logical_date(at("2026-11-25T10:40:00"))
+    assert found == at("2026-11-25T10:30:00")
 
 
 def test_asset_triggered_run_waits_for_the_emitting_load(clean_env: pytest.MonkeyPatch) -> None:
@@ -69,11 +70,11 @@ def test_asset_triggered_run_waits_for_the_emitting_load(clean_env: pytest.Monke
 
 
 def test_seed_per_run_differs_between_runs_and_repeats_on_retry() -> None:
-    a = schedules.seed_for_run(0, "synthea_generation", "scheduled__2026-11-25T10:00:00+00:00")
-    b = schedules.seed_for_run(0, "synthea_generation", "scheduled__2026-11-25T10:00:10+00:00")
-    assert a != b
-    assert a == schedules.seed_for_run(0, "synthea_generation", "scheduled__2026-11-25T10:00:00+00:00")
-    assert a != schedules.seed_for_run(1, "synthea_generation", "scheduled__2026-11-25T10:00:00+00:00")
+    run, other = "scheduled__2026-11-25T10:00:00+00:00", "scheduled__2026-11-25T10:00:10+00:00"
+    a = schedules.seed_for_run(0, "synthea_generation", run)
+    assert a != schedules.seed_for_run(0, "synthea_generation", other)
+    assert a == schedules.seed_for_run(0, "synthea_generation", run)
+    assert a != schedules.seed_for_run(1, "synthea_generation", run)
 
 
 def conn(**kw: object) -> SimpleNamespace:

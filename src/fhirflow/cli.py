@@ -126,7 +126,8 @@ class FhirflowGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group("fhirflow", cls=FhirflowGroup, context_settings={"help_option_names": ["-h", "--help"]},
+@click.group("fhirflow", cls=FhirflowGroup,
+             context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Global options may also follow the command: fhirflow status --home DIR.")
 @click.version_option(package_name="fhirflow", prog_name="fhirflow",
                       message="%(prog)s %(version)s")
@@ -235,7 +236,8 @@ def _progress(in_bytes: bool = True) -> Progress:
 
 
 def _dbt_failed(result: Any) -> FhirflowError:
-    return FhirflowError(f"dbt reported failures (above); see {result.target_path}/run_results.json")
+    return FhirflowError("dbt reported failures (above); see "
+                         f"{result.target_path}/run_results.json")
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -345,7 +347,8 @@ def load(obj: Context, warehouse: str | None, store: str | None) -> None:
 
 
 @main.command()
-@click.option("--select", "-s", "select", help="dbt node selection, e.g. stg_patients+ or +tag:marts.")
+@click.option("--select", "-s", "select",
+              help="dbt node selection, e.g. stg_patients+ or +tag:marts.")
 @click.option("--exclude", help="dbt nodes to leave out (dbt's --exclude).")
 @click.option("--layer", type=click.Choice(["staging", "intermediate", "marts"]),
               help="One layer (--select tag:<layer>); refused when what it reads is behind.")

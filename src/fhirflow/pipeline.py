@@ -19,7 +19,7 @@ from typing import Any, Literal
 from fhirflow.config import Settings
 from fhirflow.errors import ConfigError, FhirflowError, first_line
 from fhirflow.load import LoadProgress, LoadResult, run_load
-from fhirflow.store import ObjectStore, StoredObject, open_store
+from fhirflow.store import StoredObject, open_store
 from fhirflow.transform import Mode, Selection, TransformResult
 from fhirflow.upload import Progress as UploadProgress
 from fhirflow.upload import UploadResult, upload_landing
@@ -205,17 +205,13 @@ def load(settings: Settings, say: Say = _quiet, *, objects: list[StoredObject] |
     with _warehouse(settings, warehouse_kind) as warehouse:
         say(f"loading {'new files' if objects is None else plural(len(objects), 'listed file')}"
             f" into {warehouse.description}")
-        result = _run_load(settings, store, warehouse, objects, progress)
+        result = run_load(store, warehouse, prefix=settings.patients_prefix,
+                          batch_size=settings.load_batch_size,
+                          max_file_bytes=settings.max_file_bytes, progress=progress,
+                          objects=objects)
     seen = sum(b.files_seen for b in result.batches)
     return Loaded(warehouse.description, result,
                   already_in_raw=len(objects) - seen if objects is not None else 0)
-
-
-def _run_load(settings: Settings, store: ObjectStore, warehouse: Warehouse,
-              objects: list[StoredObject] | None, progress: LoadProgress | None) -> LoadResult:
-    return run_load(store, warehouse, prefix=settings.patients_prefix,
-                    batch_size=settings.load_batch_size, max_file_bytes=settings.max_file_bytes,
-                    progress=progress, objects=objects)
 
 
 def create_raw_tables(settings: Settings) -> str:
