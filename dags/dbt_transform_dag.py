@@ -30,6 +30,7 @@ warehouse take the `fhirflow_warehouse` pool.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import Asset, chain, dag, task
@@ -57,7 +58,7 @@ pool = ds.warehouse_pool
     tags=["fhirflow", "dbt"],
     doc_md=__doc__,
 )
-def dbt_transform_fhir():
+def dbt_transform_fhir() -> None:
     wait_for_s3_load = ExternalTaskSensor(
         task_id="wait_for_s3_load",
         external_dag_id=orch.LOAD_DAG_ID,
@@ -86,7 +87,7 @@ def dbt_transform_fhir():
         with task_settings() as settings:
             tasks.invoke_dbt(settings, "debug")
 
-    def dbt_layer(layer: str):
+    def dbt_layer(layer: str) -> Any:
         @task(task_id=f"dbt_run_{layer}", pool=pool)
         def run() -> dict:
             with task_settings() as settings:
@@ -94,7 +95,7 @@ def dbt_transform_fhir():
 
         return run()
 
-    def parse(layer: str, tests: bool = False):
+    def parse(layer: str, tests: bool = False) -> Any:
         @task(task_id=f"parse_{layer}_results")
         def parse_results() -> dict:
             from fhirflow.transform import dbt_target_path

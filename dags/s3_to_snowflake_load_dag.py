@@ -50,7 +50,7 @@ raw_bundles = Asset(name=orch.RAW_BUNDLES_ASSET_NAME, uri=orch.RAW_BUNDLES_ASSET
     tags=["fhirflow", "load"],
     doc_md=__doc__,
 )
-def s3_to_snowflake_load():
+def s3_to_snowflake_load() -> None:
     @task(pool=ds.warehouse_pool)
     def create_snowflake_tables() -> str:
         with task_settings() as settings:

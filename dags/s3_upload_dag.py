@@ -33,7 +33,7 @@ ds = orch.dag_settings()
     tags=["fhirflow", "upload"],
     doc_md=__doc__,
 )
-def s3_upload():
+def s3_upload() -> None:
     @task
     def upload_to_s3() -> dict:
         with task_settings() as settings:

@@ -32,7 +32,7 @@ ds = orch.dag_settings()
     tags=["fhirflow", "generate"],
     doc_md=__doc__,
 )
-def synthea_generation():
+def synthea_generation() -> None:
     @task
     def generate_synthea_data() -> dict:
         ctx = get_current_context()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tests._home import isolated_home
 
 from fhirflow import pipeline
 from fhirflow.cli import main
 from fhirflow.config import load_settings
-from tests._home import isolated_home
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> Result:

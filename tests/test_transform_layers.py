@@ -9,14 +9,13 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 from click.testing import CliRunner
+from tests._home import isolated_home
 
 from fhirflow import pipeline
 from fhirflow.cli import main
 from fhirflow.config import Settings, load_settings
 from fhirflow.orchestration import tasks
 from fhirflow.transform import InconsistentBuild, run_dbt
-from tests._home import isolated_home
-
 
 MEDICATIONS = ("select medication_request_id, claim_id, base_cost, reason_code "
                "from marts.fct_medications order by 1")

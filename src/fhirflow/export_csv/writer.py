@@ -16,7 +16,7 @@ from fhirflow.atomic import write_atomic_with
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.export_csv.formats import row_formatter
 from fhirflow.export_csv.specs import TABLE_NAMES, TABLES, Table, table_sql
-from fhirflow.warehouse import MODEL_SCHEMAS, Warehouse, open_warehouse
+from fhirflow.warehouse import MODEL_SCHEMAS, open_warehouse
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
