@@ -163,10 +163,26 @@ def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
         bundles_to_ndjson(sorted(more.glob("*.json")), bulk, gzip=fmt == "ndjson.gz")
         more = bulk
     inc = measured([str(FHIRFLOW), "run", "--from-dir", str(more)], env_for(home))
+    reached = _patients_reached(home / "warehouse.duckdb")
     disk = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
     shutil.rmtree(scratch, ignore_errors=True)
     return {"yardstick": asdict(yard) if yard else None, "full": asdict(full),
-            "incremental": asdict(inc), "home_bytes": disk}
+            "incremental": asdict(inc), "home_bytes": disk, "patients": reached}
+
+
+def _patients_reached(warehouse: Path) -> dict[str, int]:
+    """After the +1% run: patients in RAW and in the marts (the new ones must be there)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        raw, marts = con.execute(
+            "select (select count(distinct resource_id) from raw.fhir_resources "
+            "        where resource_type = 'Patient'), "
+            "       (select count(*) from marts.dim_patients)").fetchone()
+    finally:
+        con.close()
+    return {"raw": int(raw), "marts": int(marts)}
 
 
 def main() -> None:
