@@ -91,7 +91,9 @@ class Settings(BaseSettings):
     synthea_jar: Path | None = Field(None, validation_alias=_env("SYNTHEA_JAR"))
     dbt_target: str | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_TARGET"))
     dbt_project_dir: Path | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_PROJECT_DIR"))
-    dbt_threads: int = Field(4, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
+    # On DuckDB every dbt thread shares one process's cores and FHIRFLOW_DUCKDB_MEMORY_LIMIT:
+    # more threads than cores only add models competing for the same memory.
+    dbt_threads: int = Field(2, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
 
     @field_validator("home")
     @classmethod

@@ -30,9 +30,10 @@ submitted_totals as (
 
 ),
 
-explanations as (
+explanation_fields as (
 
     select
+        eob_source.resource_id,
         {{ reference_id(json_text('eob_source.resource', 'claim.reference')) }} as claim_id,
         coalesce(
             {{ json_text('eob_source.resource', 'provider.reference') }},
@@ -45,9 +46,24 @@ explanations as (
     from eob_source
     left join submitted_totals
         on eob_source.resource_id = submitted_totals.resource_id
+
+),
+
+-- One explanation per claim, chosen over the extracted fields (not the whole resource):
+-- a window that carries each ExplanationOfBenefit's JSON does not fit a capped memory.
+explanations as (
+
+    select
+        claim_id,
+        provider_reference,
+        insurer_name,
+        submitted_text,
+        payment_amount,
+        _loaded_at
+    from explanation_fields
     qualify row_number() over (
-        partition by {{ reference_id(json_text('eob_source.resource', 'claim.reference')) }}
-        order by eob_source._loaded_at desc, eob_source.resource_id desc
+        partition by claim_id
+        order by _loaded_at desc, resource_id desc
     ) = 1
 
 ),
