@@ -59,8 +59,9 @@ def test_incremental_rerun_keeps_one_row_per_key(built: Settings) -> None:
     con = duckdb.connect(str(built.duckdb_path))
     try:
         before = con.execute("select count(*) from staging.stg_encounters").fetchone()[0]
-        # Re-deliver every entry as if a new load brought the bundles again.
-        con.execute("update staging.base_fhir_entries set _loaded_at = _loaded_at + interval 1 hour")
+        # Re-deliver every entry as if a new load brought the bundles again (base_fhir_entries
+        # is a view over RAW.FHIR_RESOURCES, so the load time is changed there).
+        con.execute("update raw.fhir_resources set loaded_at = loaded_at + interval 1 hour")
     finally:
         con.close()
     result = run_dbt(built, "build", select="tag:staging")

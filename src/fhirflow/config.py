@@ -91,9 +91,10 @@ class Settings(BaseSettings):
     synthea_jar: Path | None = Field(None, validation_alias=_env("SYNTHEA_JAR"))
     dbt_target: str | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_TARGET"))
     dbt_project_dir: Path | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_PROJECT_DIR"))
-    # On DuckDB every dbt thread shares one process's cores and FHIRFLOW_DUCKDB_MEMORY_LIMIT:
-    # more threads than cores only add models competing for the same memory.
-    dbt_threads: int = Field(2, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
+    # On DuckDB every dbt thread shares one process's cores and FHIRFLOW_DUCKDB_MEMORY_LIMIT,
+    # and DuckDB already runs each model on every core: a second thread only adds a model
+    # competing for the same memory (two claims models at 3 GB ran out of a 1.5 GB cap).
+    dbt_threads: int = Field(1, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
 
     @field_validator("home")
     @classmethod

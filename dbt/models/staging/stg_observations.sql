@@ -16,11 +16,22 @@ source as (
 
 ),
 
+-- Everything taken from the resource in one step, so what follows carries narrow columns
+-- and the component list, not each Observation's whole JSON (which does not fit a capped
+-- memory at scale once the CTE is read twice).
 observations as (
 
     select
         resource_id as observation_id,
-        resource,
+        {{ to_utc_timestamp("coalesce(" ~ json_text('resource', 'effectiveDateTime') ~ ", "
+            ~ json_text('resource', 'effectivePeriod.start') ~ ", "
+            ~ json_text('resource', 'issued') ~ ")") }} as date_at,
+        {{ reference_id(json_text('resource', 'subject.reference')) }} as patient_id,
+        {{ reference_id(json_text('resource', 'encounter.reference')) }} as encounter_id,
+        {{ json_text('resource', 'category[0].coding[0].code') }} as category,
+        {{ json_text('resource', 'status') }} as status,
+        {{ json_value('resource', 'component') }} as components,
+        {{ observation_value_fields('resource') }},
         _object_key,
         _load_id,
         _loaded_at
@@ -32,66 +43,51 @@ components as (
 
     {{ flatten_json_array(
         'observations',
-        json_value('resource', 'component'),
-        ['observation_id', 'resource', '_object_key', '_load_id', '_loaded_at']
+        'components',
+        ['observation_id', 'date_at', 'patient_id', 'encounter_id', 'category', 'status',
+         '_object_key', '_load_id', '_loaded_at']
     ) }}
-
-),
-
-observation_values as (
-
-    select
-        observation_id,
-        -1 as component_index,
-        resource as value_source,
-        resource,
-        _object_key,
-        _load_id,
-        _loaded_at
-    from observations
-    where {{ json_value('resource', 'component') }} is null
-
-    union all
-
-    select
-        observation_id,
-        index as component_index,
-        value as value_source,
-        resource,
-        _object_key,
-        _load_id,
-        _loaded_at
-    from components
 
 ),
 
 renamed as (
 
     select
-        observation_id || '#' || cast(component_index as varchar) as observation_key,
+        observation_id || '#-1' as observation_key,
         observation_id,
-        component_index,
-        {{ to_utc_timestamp("coalesce(" ~ json_text('resource', 'effectiveDateTime') ~ ", "
-            ~ json_text('resource', 'effectivePeriod.start') ~ ", "
-            ~ json_text('resource', 'issued') ~ ")") }} as date_at,
-        {{ reference_id(json_text('resource', 'subject.reference')) }} as patient_id,
-        {{ reference_id(json_text('resource', 'encounter.reference')) }} as encounter_id,
-        {{ json_text('resource', 'category[0].coding[0].code') }} as category,
-        {{ json_text('value_source', 'code.coding[0].code') }} as code,
-        {{ json_text('value_source', 'code.coding[0].display') }} as description,
-        {{ json_number('value_source', 'valueQuantity.value') }} as value_number,
-        coalesce(
-            {{ json_text('value_source', 'valueCodeableConcept.coding[0].display') }},
-            {{ json_text('value_source', 'valueCodeableConcept.text') }},
-            {{ json_text('value_source', 'valueString') }},
-            {{ json_text('value_source', 'valueBoolean') }}
-        ) as value_text,
-        {{ json_text('value_source', 'valueQuantity.unit') }} as units,
-        {{ json_text('resource', 'status') }} as status,
+        -1 as component_index,
+        date_at,
+        patient_id,
+        encounter_id,
+        category,
+        code,
+        description,
+        value_number,
+        value_text,
+        units,
+        status,
         _object_key,
         _load_id,
         _loaded_at
-    from observation_values
+    from observations
+    where components is null
+
+    union all
+
+    select
+        observation_id || '#' || cast(index as varchar) as observation_key,
+        observation_id,
+        index as component_index,
+        date_at,
+        patient_id,
+        encounter_id,
+        category,
+        {{ observation_value_fields('value') }},
+        status,
+        _object_key,
+        _load_id,
+        _loaded_at
+    from components
 
 ),
 
