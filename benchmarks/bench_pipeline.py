@@ -8,8 +8,8 @@ For each size: a corpus made by `corpus.py` (copies of the shared Synthea run, f
 ids per copy; not committed, made under --work and reused), then, in one run:
 
 1. the yardstick: DuckDB's own load of the files into one JSON column
-   (`create table ... as select filename, content::json from read_text(...)`) in a fresh
-   database file, as its own process;
+   (`create table ... as select filename, content::json from read_text(...)`; for NDJSON,
+   `read_ndjson_objects`, one row per line) in a fresh database file, as its own process;
 2. `fhirflow run --from-dir` on a fresh FHIRFLOW_HOME (land, upload, load, dbt build of every
    model and test, on the embedded defaults), as one process: wall time, and peak RSS per
    stage, sampled from /proc every 50 ms and attributed to the stage the command announced
@@ -44,12 +44,17 @@ FHIRFLOW = Path(sys.executable).with_name("fhirflow")
 # The stage a line of `fhirflow run`'s stderr starts.
 STAGE_MARKS = (("landing", "land"), ("uploading", "upload"), ("loading", "load"),
                ("running dbt", "dbt"))
+# DuckDB's own raw load: bundles as one JSON value per file, NDJSON as one per line.
 YARDSTICK = r"""
 import duckdb, sys, time
 con = duckdb.connect(sys.argv[1])
 t = time.perf_counter()
-con.execute("create table raw_files as select filename, content::json as doc "
-            "from read_text($glob)", {"glob": sys.argv[2]})
+if sys.argv[3] == "bundles":
+    con.execute("create table raw_files as select filename, content::json as doc "
+                "from read_text($glob)", {"glob": sys.argv[2]})
+else:
+    con.execute("create table raw_lines as select json as doc "
+                "from read_ndjson_objects($glob)", {"glob": sys.argv[2]})
 con.close()
 print(time.perf_counter() - t)
 """
@@ -146,12 +151,10 @@ def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     pattern = "*.ndjson*" if fmt != "bundles" else "*.json"
-    if fmt == "ndjson.gz":
-        yard = None  # read_text cannot read gzip: the yardstick is the plain export's
-    else:
-        yard = measured([sys.executable, "-c", YARDSTICK, str(scratch / "yard.duckdb"),
-                         str(src / pattern)], env_for(scratch))
-        (scratch / "yard.duckdb").unlink()
+    yard = measured([sys.executable, "-c", YARDSTICK, str(scratch / "yard.duckdb"),
+                     str(src / pattern), "bundles" if fmt == "bundles" else "ndjson"],
+                    env_for(scratch))
+    (scratch / "yard.duckdb").unlink()
     home = scratch / "home"
     full = measured([str(FHIRFLOW), "run", "--from-dir", str(src)], env_for(home))
     more = scratch / "more"
@@ -166,7 +169,7 @@ def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
     reached = _patients_reached(home / "warehouse.duckdb")
     disk = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
     shutil.rmtree(scratch, ignore_errors=True)
-    return {"yardstick": asdict(yard) if yard else None, "full": asdict(full),
+    return {"yardstick": asdict(yard), "full": asdict(full),
             "incremental": asdict(inc), "home_bytes": disk, "patients": reached}
 
 
