@@ -83,6 +83,11 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def project_vars(settings: Settings) -> dict[str, Any]:
+    """The dbt variables fhirflow sets from Settings (every invocation, Airflow's too)."""
+    return {"staging_lookback_days": settings.staging_lookback_days}
+
+
 def parse_vars(text: str | None) -> dict[str, Any]:
     """`--vars` as dbt takes it: a YAML (or JSON) mapping."""
     if not text:
@@ -107,14 +112,15 @@ def dbt_args(
     extra: list[str] | None = None,
     selection: Selection | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    target_path: Path | None = None,
 ) -> list[str]:
     """Command line of one dbt command on fhirflow's project, profile and target path.
 
     `dbt_vars` go on top of the project variables fhirflow sets from Settings.
     """
     project = dbt_project_dir(settings)
-    target_path = dbt_target_path(settings)
-    variables = {"staging_lookback_days": settings.staging_lookback_days, **(dbt_vars or {})}
+    target_path = target_path or dbt_target_path(settings)
+    variables = {**project_vars(settings), **(dbt_vars or {})}
     args = [
         *command.split(),
         "--project-dir", str(project),
