@@ -387,6 +387,16 @@ def status(obj: Context, as_json: bool, loads: int) -> None:
                  [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
                    _mb(r.bytes_loaded), r.watermark, r.status] for r in result.loads]))
     _print_layers(result)
+    f = result.freshness
+    if f is not None:
+        _show(_table("Freshness", ["", "load", "at (UTC)"], [
+            ["RAW's newest load", f.raw_load, f.raw_loaded_at],
+            ["marts built from", f.marts_load or "(not built)", f.marts_built_at],
+        ]))
+        if f.marts_behind_raw:
+            err.print(f"[yellow]marts are behind RAW:[/yellow] "
+                      f"{plural(f.loads_not_in_marts, 'load')} not in the marts yet; run "
+                      "`fhirflow transform`", highlight=False, soft_wrap=True)
 
 
 @main.command("export-csv")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -316,12 +317,61 @@ def export_csv(settings: Settings, out_dir: Path, tables: list[str] | None = Non
 
 
 @dataclass
+class Freshness:
+    """How far the marts are behind RAW: RAW's newest load against the load the marts were
+    last built from (the load ledger of `fhirflow.transform.consistency`)."""
+
+    raw_loaded_at: str | None  # when RAW's newest complete load finished (UTC, ISO 8601)
+    raw_load: str | None
+    marts_built_at: str | None  # when the marts were last built successfully
+    marts_load: str | None  # the RAW load the marts reflect (the oldest among them)
+    marts_behind_raw: bool
+    loads_not_in_marts: int  # complete loads RAW holds that the marts do not reflect yet
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# Loads looked at to count those not in the marts; a count at this cap means "at least".
+_FRESHNESS_LOADS = 1000
+
+
+def freshness(settings: Settings, loads: list[LoadRecord]) -> Freshness:
+    """`loads`: RAW's loads, newest first."""
+    from fhirflow.transform import consistency
+
+    complete = [r for r in loads if r.status == "complete"]
+    newest = complete[0] if complete else None
+    ledger = consistency.read_ledger(consistency.ledger_path(settings.state_dir),
+                                     settings.resolved_dbt_target)
+    marts = {uid: b for uid, b in ledger.items() if ".dim_" in uid or ".fct_" in uid}
+    built = [b for b in marts.values() if b.ok and b.load]
+    all_ok = bool(marts) and len(built) == len(marts)
+    marts_load = min(b.load for b in built) if all_ok else None
+    if marts_load == consistency.NO_LOAD:
+        marts_load = None
+    behind = [r for r in complete if marts_load is None or r.load_id > marts_load]
+    finished = newest.finished_at if newest else None
+    if finished is not None and finished.tzinfo is None:
+        finished = finished.replace(tzinfo=UTC)  # RAW stores UTC without a zone
+    return Freshness(
+        raw_loaded_at=finished.isoformat() if finished else None,
+        raw_load=newest.load_id if newest else None,
+        marts_built_at=max(b.at for b in built) if all_ok else None,
+        marts_load=marts_load,
+        marts_behind_raw=bool(behind),
+        loads_not_in_marts=len(behind),
+    )
+
+
+@dataclass
 class Status:
     home: Path
     warehouse: str
     raw: dict[str, int]
     loads: list[LoadRecord]
     layers: dict[str, dict[str, int]]
+    freshness: Freshness | None = None
 
     @property
     def models(self) -> dict[str, int]:
@@ -330,16 +380,19 @@ class Status:
     def as_dict(self) -> dict[str, Any]:
         return {"home": str(self.home), "warehouse": self.warehouse, "raw": self.raw,
                 "loads": [r.as_dict() for r in self.loads], "layers": self.layers,
-                "models": self.models}
+                "models": self.models,
+                "freshness": self.freshness.as_dict() if self.freshness else None}
 
 
 def status(settings: Settings, *, loads: int = 5) -> Status:
-    """Recent loads from RAW.LOAD_WATERMARK and row counts per layer (read-only)."""
+    """Recent loads from RAW.LOAD_WATERMARK, row counts per layer and the marts' freshness
+    against RAW (read-only)."""
     if loads < 0:
         raise ConfigError(f"--loads must be zero or more, got {loads}")
     with _warehouse(settings, read_only=True) as warehouse, _reading_raw(warehouse):
-        return Status(settings.home, settings.warehouse, warehouse.raw_counts(),
-                      warehouse.recent_loads(loads) if loads else [], warehouse.model_counts())
+        every = warehouse.recent_loads(max(loads, _FRESHNESS_LOADS))
+        return Status(settings.home, settings.warehouse, warehouse.raw_counts(), every[:loads],
+                      warehouse.model_counts(), freshness(settings, every))
 
 
 @dataclass
