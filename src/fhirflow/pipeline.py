@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
