@@ -219,6 +219,10 @@ def check_raw_freshness(settings: Settings, ds: DagSettings) -> dict[str, Any]:
     from fhirflow.transform.freshness import source_freshness
 
     found = source_freshness(settings, error_after_minutes=ds.raw_freshness_minutes)
+    if found.max_loaded_at is None:
+        # A fresh deployment: nothing was loaded yet, so nothing has stopped changing.
+        log.info("RAW holds no load yet; nothing to check")
+        return found.as_dict()
     log.info("RAW freshness: %s (newest load %s, %.0f min ago; fails after %s min)",
              found.status, found.max_loaded_at, found.age_minutes, ds.raw_freshness_minutes)
     if found.status not in {"pass", "warn"}:
