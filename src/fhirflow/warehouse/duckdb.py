@@ -94,6 +94,10 @@ from parsed
 
 
 
+# `<prefix><stamp>-<seq>-<file>` (upload.object_key) minus all but the file's name.
+_FILE_OF_KEY = r"^(.*/)?[0-9]{8}T[0-9]+Z-[0-9]+-"
+
+
 class DuckDBWarehouse:
     """The Warehouse Protocol on a DuckDB file; it reads each batch file from a local path."""
 
@@ -185,9 +189,15 @@ class DuckDBWarehouse:
                 from _classified
                 where reason is null
                   and key not in (select object_key from raw.fhir_bundles)
+                  -- An upload that re-sent a file the store had lost (new key, same
+                  -- content): skip it when RAW's latest version of that file matches.
+                  and content_hash is distinct from (
+                      select arg_max(b.content_hash, b.object_key) from raw.fhir_bundles as b
+                      where regexp_replace(b.object_key, $name_re, '')
+                          = regexp_replace(_classified.key, $name_re, ''))
                 returning file_size
                 """,
-                {"load_id": load_id, "now": now},
+                {"load_id": load_id, "now": now, "name_re": _FILE_OF_KEY},
             ).fetchall()
             errors = con.execute(
                 """
