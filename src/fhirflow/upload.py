@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fhirflow.atomic import remove_stale_temps
-from fhirflow.errors import DiskError, FhirflowError, first_line, is_disk_full, os_error_line
+from fhirflow.errors import (
+    DiskError,
+    FhirflowError,
+    file_advice,
+    first_line,
+    is_disk_full,
+    os_error_line,
+)
 from fhirflow.landing import LandedFile, Skipped, data_suffix, file_sha256, scan_landing
 from fhirflow.safepath import safe_file_name
 from fhirflow.store import ObjectStore
@@ -78,6 +85,7 @@ class UploadLedger:
 
     def __init__(self, path: Path, store: str = "") -> None:
         self.store = store
+        self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path)
@@ -86,8 +94,8 @@ class UploadLedger:
             self._adopt_v1()
         except sqlite3.Error as exc:
             raise FhirflowError(
-                f"cannot open the upload ledger {path}: {first_line(exc)}; "
-                "check the disk and the file's permissions"
+                f"cannot open the upload ledger {path}: {first_line(exc)} "
+                f"({file_advice(str(exc))})"
             ) from None
         except OSError as exc:
             raise DiskError(os_error_line(exc, f"opening the upload ledger {path}")) from None
@@ -133,10 +141,23 @@ class UploadLedger:
         known = self.latest(relpath)
         return (known.object_key, known.status) if known and known.sha256 == sha256 else None
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; a failure (a full disk) as one line. Nothing is lost by it: a
+        run that could not record an upload checks the store for it next time."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.Error as exc:
+            raise DiskError(
+                f"recording uploads in {self.path} failed: {first_line(exc)} "
+                f"({file_advice(str(exc))}; files already sent are found in the store)"
+            ) from None
+
     def plan_many(self, plans: list[tuple[str, str, int, str]]) -> None:
         """Record (relpath, sha256, size, key) rows as pending, in one transaction."""
         now = _now_iso()
-        with self._db:
+        with self._writing():
             self._db.executemany(
                 "insert into uploads_v2 "
                 "(store, relpath, sha256, size, object_key, status, recorded_at) "
@@ -145,7 +166,7 @@ class UploadLedger:
             )
 
     def confirm(self, key: str) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute(
                 "update uploads_v2 set status = 'done', recorded_at = ? "
                 "where store = ? and object_key = ?",

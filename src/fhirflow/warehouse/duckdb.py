@@ -6,13 +6,14 @@ module: DuckDB is several times faster and keeps memory bounded to one batch.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from fhirflow.errors import FhirflowError, first_line
+from fhirflow.errors import FhirflowError, file_advice, first_line
 from fhirflow.warehouse import (
     MODEL_SCHEMAS,
     BatchFile,
@@ -111,10 +112,9 @@ class DuckDBWarehouse:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             raise FhirflowError(
-                f"cannot open {path}: {first_line(exc)} "
-                "(DuckDB allows one writing process; is another fhirflow or dbt running?)"
+                f"cannot open {path}: {first_line(exc)} ({file_advice(str(exc))})"
             ) from None
         if not read_only:
             # DuckDB keeps written table blocks cached up to 80% of RAM by default, so the
@@ -219,12 +219,21 @@ class DuckDBWarehouse:
             result.watermark = watermark
             self._insert_watermark(result.watermark_row(started_at))
             con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
+        except BaseException as exc:
+            # After a failed COMMIT (disk full) there is no transaction left to roll back;
+            # that second error must not hide the first.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("rollback")
+            if isinstance(exc, duckdb.Error):
+                raise FhirflowError(
+                    f"loading batch {load_id} into {self.path} failed: {first_line(exc)} "
+                    f"(nothing of the batch was committed; {file_advice(str(exc))})"
+                ) from exc
             raise
         finally:
-            con.execute("drop table if exists _classified")
-            con.execute("drop table if exists _rejected")
+            with contextlib.suppress(duckdb.Error):
+                con.execute("drop table if exists _classified")
+                con.execute("drop table if exists _rejected")
         return result
 
     def _insert_watermark(self, row: tuple[object, ...]) -> None:
