@@ -185,11 +185,10 @@ def _stage_rows(*results: Any) -> list[list[Any]]:
                          f"{plural(r.patients, 'patient')} into {r.landing_dir}"])
         elif isinstance(r, pipeline.Landed):
             rows.append(["land (--from-dir)", r.files, _mb(r.bytes), r.seconds,
-                         f"{plural(r.patients, 'patient')}: {r.copied:,} new, "
-                         f"{r.unchanged:,} already landed"])
+                         f"{plural(r.patients, 'patient')}: {r.ingest.note()}"])
         elif isinstance(r, pipeline.Uploaded):
             rows.append(["upload", r.result.uploaded, _mb(r.result.bytes), r.result.seconds,
-                         f"{r.result.already_uploaded:,} already uploaded"])
+                         r.result.note()])
         elif isinstance(r, pipeline.Loaded):
             note = plural(len(r.result.batches), "batch", "batches")
             if r.result.files_failed:
@@ -207,6 +206,16 @@ def _stage_rows(*results: Any) -> list[list[Any]]:
 
 def _print_stages(*results: Any) -> None:
     _show(_table("Stages", ["stage", "files", "MB", "seconds", "note"], _stage_rows(*results)))
+    for r in results:
+        skipped = (r.ingest.skipped if isinstance(r, pipeline.Landed)
+                   else r.result.skipped if isinstance(r, pipeline.Uploaded) else [])
+        for item in skipped:
+            err.print(f"[yellow]skipped[/yellow] {escape(str(item.path))}: {escape(item.reason)}",
+                      highlight=False, soft_wrap=True)
+        for warning in r.ingest.warnings if isinstance(r, pipeline.Landed) else []:
+            err.print(f"[yellow]warning[/yellow] {escape(str(warning.path))}: "
+                      f"{escape(warning.kind)}: {escape(warning.detail)}",
+                      highlight=False, soft_wrap=True)
 
 
 def _print_layers(status: pipeline.Status) -> None:

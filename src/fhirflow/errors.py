@@ -83,7 +83,8 @@ def _meaningful_lines(exc: BaseException) -> list[str]:
     return [line for line in lines if not _HEADER.fullmatch(line)]
 
 
-def _chain(exc: BaseException, limit: int = 25) -> list[BaseException]:
+def exception_chain(exc: BaseException, limit: int = 25) -> list[BaseException]:
+    """The exception, then its causes (or contexts), outermost first."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(seen) < limit and all(current is not e for e in seen):
@@ -99,7 +100,7 @@ def underlying_error(exc: BaseException, limit: int = 400) -> str:
     beneath it, e.g. `Database error while listing schemas in database "SYNTHEA": 250001:
     Could not connect to Snowflake backend after 2 attempt(s).Aborting (Connection
     refused)`."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     top_package = type(exc).__module__.split(".", 1)[0].split("_", 1)[0]
     parts: list[str] = []
     context = _meaningful_lines(exc)

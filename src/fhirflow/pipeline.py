@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from fhirflow.config import Settings
 from fhirflow.errors import ConfigError, FhirflowError, first_line
+from fhirflow.landing import IngestResult, read_report
 from fhirflow.load import LoadProgress, LoadResult, run_load
 from fhirflow.store import StoredObject, open_store
 from fhirflow.transform import Mode, Selection, TransformResult
@@ -78,11 +79,24 @@ class Landed:
     """An existing Synthea output folder placed into landing (`--from-dir`)."""
 
     source: Path
-    patients: int
-    copied: int
-    unchanged: int
-    bytes: int
+    ingest: IngestResult
     seconds: float
+
+    @property
+    def patients(self) -> int:
+        return len(self.ingest.patients)
+
+    @property
+    def copied(self) -> int:
+        return self.ingest.copied
+
+    @property
+    def unchanged(self) -> int:
+        return self.ingest.unchanged
+
+    @property
+    def bytes(self) -> int:
+        return self.ingest.bytes
 
     @property
     def files(self) -> int:
@@ -116,15 +130,16 @@ def generate(settings: Settings, options: GenerateOptions, say: Say = _quiet) ->
 
 def land(settings: Settings, from_dir: Path, say: Say = _quiet) -> Landed:
     """An existing Synthea output folder (or its fhir/ subfolder) into landing."""
-    from fhirflow.landing import ingest_synthea_output
+    from fhirflow.landing import ingest_synthea_output, write_report
 
     if not Path(from_dir).is_dir():
         raise ConfigError(f"--from-dir {from_dir}: no such folder")
     started = time.perf_counter()
     say(f"landing Synthea output from {from_dir}")
-    ingested = ingest_synthea_output(Path(from_dir), settings.landing_dir)
-    return Landed(Path(from_dir), len(ingested.patients), ingested.copied, ingested.unchanged,
-                  ingested.bytes, time.perf_counter() - started)
+    ingested = ingest_synthea_output(Path(from_dir), settings.landing_dir,
+                                     max_inspect_bytes=settings.max_file_bytes)
+    write_report(settings.state_dir, ingested, source=Path(from_dir))
+    return Landed(Path(from_dir), ingested, time.perf_counter() - started)
 
 
 # --- upload / clean --------------------------------------------------------------------------
@@ -327,10 +342,12 @@ class Status:
     def models(self) -> dict[str, int]:
         return {name: n for per_layer in self.layers.values() for name, n in per_layer.items()}
 
+    landing: dict[str, Any] | None = None  # the last --from-dir ingest: skipped files, warnings
+
     def as_dict(self) -> dict[str, Any]:
         return {"home": str(self.home), "warehouse": self.warehouse, "raw": self.raw,
                 "loads": [r.as_dict() for r in self.loads], "layers": self.layers,
-                "models": self.models}
+                "models": self.models, "landing": self.landing}
 
 
 def status(settings: Settings, *, loads: int = 5) -> Status:
@@ -339,7 +356,8 @@ def status(settings: Settings, *, loads: int = 5) -> Status:
         raise ConfigError(f"--loads must be zero or more, got {loads}")
     with _warehouse(settings, read_only=True) as warehouse, _reading_raw(warehouse):
         return Status(settings.home, settings.warehouse, warehouse.raw_counts(),
-                      warehouse.recent_loads(loads) if loads else [], warehouse.model_counts())
+                      warehouse.recent_loads(loads) if loads else [], warehouse.model_counts(),
+                      read_report(settings.state_dir))
 
 
 @dataclass
