@@ -10,10 +10,11 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from fhirflow.errors import FhirflowError
+from fhirflow.errors import FhirflowError, first_line
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
 from fhirflow.warehouse import MODEL_SCHEMAS, BatchResult, LoadRecord, Rejected, utcnow
 
@@ -282,3 +283,12 @@ class DuckDBWarehouse:
             (n,) = self.con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             counts[schema][name] = n
         return counts
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        try:
+            cur = self.con.execute(sql)
+        except duckdb.Error as exc:
+            first = " ".join(sql.split())[:60]
+            raise FhirflowError(f"DuckDB rejected `{first}...`: {first_line(exc)}") from None
+        names = [d[0].lower() for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
