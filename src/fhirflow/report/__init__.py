@@ -34,6 +34,8 @@ class ReportResult:
     path: Path
     drawn: list[str]  # keys of the charts drawn, in page order
     not_drawn: dict[str, str] = field(default_factory=dict)  # key -> why not
+    readings: dict[str, str] = field(default_factory=dict)  # key -> its one-line reading
+    banner: str = ""  # what the page says above the charts (empty or tiny warehouse)
     patients: int | None = None
     bytes: int = 0
     seconds: float = 0.0
@@ -111,8 +113,8 @@ def build_report(settings: Settings, out_dir: Path | None = None, *,
     patients = patient_count(answers)
     sections: list[Section] = build_sections(answers)
     subtitle = f"Built {now:%Y-%m-%d %H:%M} UTC from {description}."
-    text = page.render(sections, _facts(answers, patients), subtitle=subtitle,
-                       banner=_banner(answers, patients))
+    banner = _banner(answers, patients)
+    text = page.render(sections, _facts(answers, patients), subtitle=subtitle, banner=banner)
     path = (out_dir or default_dir(settings)) / REPORT_NAME
     size = page.write_atomically(path, text)
     charts = [c for s in sections for c in s.charts]
@@ -121,4 +123,5 @@ def build_report(settings: Settings, out_dir: Path | None = None, *,
         if not section.charts:
             not_drawn[section.key] = section.note
     return ReportResult(path=path, drawn=[c.key for c in charts if c.drawn], not_drawn=not_drawn,
+                        readings={c.key: c.reading for c in charts}, banner=banner,
                         patients=patients, bytes=size, seconds=time.perf_counter() - started)

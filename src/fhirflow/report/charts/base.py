@@ -100,8 +100,9 @@ def not_drawn(key: str, title: str, answer: Answer | None, empty: str) -> Chart 
     if answer is None:
         return Chart(key, title, "Not drawn: the report has no query for it.")
     if answer.missing:
-        return Chart(key, title, "Not drawn: needs " + ", ".join(answer.missing)
-                     + " (run `fhirflow transform`).")
+        more = len(answer.missing) - 2
+        names = ", ".join(answer.missing[:2]) + (f" and {more} more" if more > 0 else "")
+        return Chart(key, title, f"Not drawn: needs {names} (run `fhirflow transform`).")
     if answer.error:
         return Chart(key, title, f"Not drawn: {answer.error}")
     if not answer.rows:

@@ -54,11 +54,12 @@ def encounters_monthly(answer: Answer | None) -> Chart:
     busiest = max(per_month, key=lambda m: per_month[m])
     main = max(classes, key=lambda c: sum(classes[c].values()))
     span = f"{min(per_month)[:7]} to {max(per_month)[:7]}"
-    before = sum(r["encounters"] for r in answer.rows) - total
-    reading = (f"{n(total)} encounters from {span}, busiest {busiest[:7]} "
+    everything = sum(r["encounters"] for r in answer.rows)
+    where = (f"from {span}" if everything == total
+             else f"; the last ten years ({span}) hold {n(total)}")
+    reading = (f"{many(everything, 'encounter')} {where}, busiest {busiest[:7]} "
                f"({n(per_month[busiest])}); {main} is the largest class "
-               f"({pct(sum(classes[main].values()), total)})")
-    reading += f"; {n(before)} earlier encounters not shown." if before else "."
+               f"({pct(sum(classes[main].values()), total)}).")
     return Chart(key, title, reading, fig, wide=True)
 
 
