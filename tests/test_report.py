@@ -148,7 +148,8 @@ def test_cost_per_patient_year_is_cost_over_active_patients(built: Settings,
         from marts.fct_encounters
         union all
         select extract(year from start_at), patient_id, base_cost from marts.fct_medications""")
-    years = sorted({int(y) for y, _p, _c in rows})[-10:]
+    last = max(int(y) for y, _p, _c in rows)
+    years = range(last - 9, last + 1)  # the ten calendar years up to the last claim
     active = {(int(y), p) for y, p, _c in rows if int(y) in years}
     cost = sum(c or 0 for y, _p, c in rows if int(y) in years)
     assert result.readings["cost_yearly"].startswith(f"${cost / len(active):,.0f} per patient-year")
@@ -241,7 +242,9 @@ def test_untrusted_file_names_and_reasons_are_text(settings: Settings, tmp_path:
     finally:
         wh.close()
     chart = next(c for s in sections for c in s.charts if c.key == "quarantine")
-    assert list(chart.figure.data[0].y) == [html.escape(hostile_reason)]
+    bar = chart.figure.data[0]
+    assert list(bar.hovertext) == [html.escape(hostile_reason, quote=False)]
+    assert bar.y[0].startswith("invalid &lt;img src=x onerror=alert(1)&gt;")
 
 
 def test_cli_writes_the_report_and_prints_its_path(built: Settings, tmp_path: Path) -> None:

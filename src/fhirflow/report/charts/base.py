@@ -59,7 +59,8 @@ def label(value: Any, limit: int = 48) -> str:
     text = "(none)" if value is None or value == "" else str(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return html.escape(text)
+    # quote=False: Plotly shows &quot; as it is; only <, > and & make markup.
+    return html.escape(text, quote=False)
 
 
 def n(value: float) -> str:

@@ -55,9 +55,9 @@ def encounters_monthly(answer: Answer | None) -> Chart:
     main = max(classes, key=lambda c: sum(classes[c].values()))
     span = f"{min(per_month)[:7]} to {max(per_month)[:7]}"
     everything = sum(r["encounters"] for r in answer.rows)
-    where = (f"from {span}" if everything == total
+    where = (f" from {span}" if everything == total
              else f"; the last ten years ({span}) hold {n(total)}")
-    reading = (f"{many(everything, 'encounter')} {where}, busiest {busiest[:7]} "
+    reading = (f"{many(everything, 'encounter')}{where}, busiest {busiest[:7]} "
                f"({n(per_month[busiest])}); {main} is the largest class "
                f"({pct(sum(classes[main].values()), total)}).")
     return Chart(key, title, reading, fig, wide=True)

@@ -19,7 +19,7 @@ from fhirflow.report.charts.base import (
     pct,
 )
 
-YEARS_SHOWN = 10  # cost per patient-year: the last ten calendar years with claims
+YEARS_SHOWN = 10  # cost per patient-year: the ten calendar years up to the last claim
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -28,16 +28,23 @@ def cost_yearly(answer: Answer | None) -> Chart:
     if (gone := not_drawn(key, title, answer, "No claims in the warehouse yet.")):
         return gone
     rows = sorted((r for r in answer.rows if r["patients"]), key=lambda r: r["event_year"])
-    shown = rows[-YEARS_SHOWN:]
-    years = [str(r["event_year"]) for r in shown]
-    if shown[-1]["last_month"] < 12:
+    # The ten calendar years up to the last one billed, gaps kept as gaps.
+    last = rows[-1]["event_year"]
+    by_year = {r["event_year"]: r for r in rows}
+    calendar = list(range(last - YEARS_SHOWN + 1, last + 1))
+    shown = [by_year[y] for y in calendar if y in by_year]
+    years = [str(y) for y in calendar]
+    if rows[-1]["last_month"] < 12:
         # The data ends inside its last year, whose patients had fewer months to be billed.
-        years[-1] += f" (to {MONTHS[shown[-1]['last_month'] - 1]})"
-    per_year = [(r["cost"] or 0) / r["patients"] for r in shown]
-    fig = figure(340, yaxis={"title": "cost per patient (USD)", "tickprefix": "$"},
+        years[-1] += f" (to {MONTHS[rows[-1]['last_month'] - 1]})"
+    per_year = [(by_year[y]["cost"] or 0) / by_year[y]["patients"] if y in by_year else None
+                for y in calendar]
+    fig = figure(340, yaxis={"title": "cost per patient (USD)", "tickprefix": "$",
+                             "tickformat": ",.0f"},
                  xaxis={"type": "category", "title": "calendar year"})
     fig.add_bar(x=years, y=per_year, marker_color=BLUE,
-                customdata=[[r["patients"], r["cost"] or 0] for r in shown],
+                customdata=[[by_year[y]["patients"], by_year[y]["cost"] or 0]
+                            if y in by_year else [0, 0] for y in calendar],
                 hovertemplate="%{x}: $%{y:,.0f} per patient, %{customdata[0]} patients, "
                               "$%{customdata[1]:,.0f} in all<extra></extra>")
     patient_years = sum(r["patients"] for r in shown)
@@ -90,7 +97,9 @@ def cost_by_class(answer: Answer | None) -> Chart:
                "($%{customdata[1]:,.0f} each)")
     first = rows[0]
     dearest = max(rows, key=lambda r: (r["cost"] or 0) / r["encounters"])
+    each = money((dearest["cost"] or 0) / dearest["encounters"])
+    which = ("they also cost the most each" if dearest is first
+             else f"{label(dearest['encounter_class'])} encounters cost the most each")
     return Chart(key, title, f"{label(first['encounter_class'])} encounters account for "
-                 f"{pct(first['cost'] or 0, total)} of {money(total)}; "
-                 f"{label(dearest['encounter_class'])} cost the most each "
-                 f"({money((dearest['cost'] or 0) / dearest['encounters'])} on average).", fig)
+                 f"{pct(first['cost'] or 0, total)} of {money(total)}; {which} "
+                 f"({each} on average).", fig)

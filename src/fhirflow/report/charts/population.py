@@ -90,7 +90,8 @@ def vital_status(answer: Answer | None) -> Chart:
     slices = [(name, v, c) for name, v, c in (("alive", alive, GREEN), ("deceased", dead, GREY))
               if v]
     fig.add_pie(labels=[s[0] for s in slices], values=[s[1] for s in slices], hole=0.5,
-                sort=False, marker_colors=[s[2] for s in slices], textinfo="value+percent",
+                sort=False, marker_colors=[s[2] for s in slices],
+                texttemplate="%{value}<br>%{percent:.0%}",
                 hovertemplate="%{label}: %{value} patients<extra></extra>")
     return Chart(key, title, f"{n(dead)} of {many(alive + dead, 'patient')} "
                  f"({pct(dead, alive + dead)}) have died.", fig)

@@ -83,8 +83,8 @@ def quarantine(reasons: Answer | None, files: Answer | None, total_loads: int | 
     rows = sorted(reasons.rows, key=lambda r: -r["file_count"])
     total = sum(r["file_count"] for r in rows)
     fig = figure(bar_height(len(rows)), xaxis=count_axis("files", rows[0]["file_count"]))
-    hbar(fig, [label(r["reason"], 60) for r in rows], [r["file_count"] for r in rows],
-         color=RED, hover="%{x:,} files")
+    hbar(fig, [label(r["reason"], 40) for r in rows], [r["file_count"] for r in rows],
+         color=RED, hover="%{x:,} files", full=[label(r["reason"], 300) for r in rows])
     listed = files.rows if files is not None and files.ok else []
     table = Table(["file (object key)", "reason", "bytes", "failed at (UTC)"], [
         [label(r["object_key"], 90), label(r["reason"], 90),
@@ -93,7 +93,7 @@ def quarantine(reasons: Answer | None, files: Answer | None, total_loads: int | 
     more = (f" (the newest {MAX_ERROR_FILES} are listed)" if total > MAX_ERROR_FILES else "")
     return Chart(key, title, f"{many(total, 'file')} quarantined{loads_text}, most for "
                  f"\u201c{label(rows[0]['reason'], 70)}\u201d ({n(rows[0]['file_count'])}){more}.",
-                 fig, table, wide=True)
+                 fig, table)
 
 
 def reference_integrity(answer: Answer | None) -> Chart:
@@ -153,8 +153,8 @@ def completeness(answer: Answer | None) -> Chart:
 
     z = [[None if (r := at(m, c)) is None else 1 - r["null_count"] / r["row_count"]
           for c in columns] for m in models]
-    text = [["" if v is None else f"{100 * v:.0f}%" if v in (0, 1) else f"{100 * v:.1f}%"
-             for v in line] for line in z]
+    # Only the gaps carry a figure: a wall of "100%" hides them (the colour says "full").
+    text = [["" if v is None or v == 1 else f"{100 * v:.1f}%" for v in line] for line in z]
     counts = [[[0, 0] if (r := at(m, c)) is None else [r["null_count"], r["row_count"]]
                for c in columns] for m in models]
     fig = figure(90 + 30 * len(models), xaxis={"side": "top", "tickangle": -35},
@@ -165,7 +165,7 @@ def completeness(answer: Answer | None) -> Chart:
                     xgap=2, ygap=2, showscale=False, hoverongaps=False,
                     colorscale=[[0, RED], [COMPLETE_WARN, RED], [COMPLETE_WARN, ORANGE],
                                 [0.9999, ORANGE], [1, GREEN]],
-                    hovertemplate="%{y}.%{x}: %{text} filled, %{customdata[0]:,} nulls in "
+                    hovertemplate="%{y}.%{x}: %{z:.1%} filled, %{customdata[0]:,} nulls in "
                                   "%{customdata[1]:,} rows<extra></extra>")
     gaps = sorted((r for r in rows if r["null_count"]),
                   key=lambda r: -r["null_count"] / r["row_count"])
