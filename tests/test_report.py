@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -42,12 +43,17 @@ def _quiet(_message: str) -> None:
     pass
 
 
-def build_warehouse(home: Path, *, patients: int, seed: int, bad: bool) -> Settings:
+def build_warehouse(home: Path, *, patients: int, seed: int, bad: bool,
+                    run_level: bool = True) -> Settings:
     """generate -> upload -> load -> dbt build, the stages `fhirflow run` chains."""
     from fhirflow.generate import generate_patients
 
     settings = load_settings(home=home, dbt_threads=1)
     generate_patients(settings.landing_dir, patients=patients, seed=seed, years_of_history=3)
+    if not run_level:
+        # The run's hospital and practitioner bundles never arrive: the patients' conditional
+        # references to their organizations and practitioners find nothing.
+        shutil.rmtree(settings.landing_dir / "_run")
     if bad:
         folder = settings.landing_dir / "not-a-patient"
         folder.mkdir(parents=True)
@@ -178,6 +184,24 @@ def test_a_tiny_warehouse_says_so_and_draws_no_empty_axes(tmp_path: Path,
             values = [v for attr in ("x", "y", "values", "z")
                       for v in (getattr(trace, attr, None) or ())]
             assert values, (chart.key, trace.name)
+
+
+def test_references_without_their_targets_are_counted(tmp_path: Path,
+                                                     clean_env: pytest.MonkeyPatch) -> None:
+    settings = build_warehouse(tmp_path / "home", patients=2, seed=4, bad=False,
+                               run_level=False)
+    result = build_report(settings, tmp_path / "out")
+    (encounters,) = sql(settings, "select count(*) from staging.stg_encounters")[0]
+    assert encounters > 0
+    reading = result.readings["references"]
+    # Both run-level targets are missing for every encounter; everything else resolves.
+    assert reading.startswith(f"{2 * encounters:,} of ")
+    assert f"({encounters:,} unresolved, 0 undefined)" in reading
+    text = result.path.read_text()
+    for path in ("Encounter.serviceProvider", "Encounter.participant.individual"):
+        assert re.search(rf"<td>{re.escape(path)}</td><td class=\"num\">{encounters:,}</td>"
+                         rf"<td class=\"num\">0</td><td class=\"num\">{encounters:,}</td>",
+                         text), path
 
 
 def test_raw_tables_only_say_what_to_run(settings: Settings, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def vital_status(answer: Answer | None) -> Chart:
         return gone
     dead = sum(r["patients"] for r in answer.rows if r["is_deceased"])
     alive = sum(r["patients"] for r in answer.rows if not r["is_deceased"])
-    fig = figure(300, showlegend=True)
+    fig = figure(260, showlegend=True)
     # A zero slice would still print its "0 / 0%" label: leave it out.
     slices = [(name, v, c) for name, v, c in (("alive", alive, GREEN), ("deceased", dead, GREY))
               if v]
