@@ -61,3 +61,12 @@ def test_the_report_reads_snowflake_through_the_same_queries(snowflake: Settings
     assert "from Snowflake " in text
     assert result.readings["quarantine"].startswith("1 file quarantined in 1 load")
     assert result.readings["vital"].endswith("have died.")
+
+
+def test_reading_needs_no_stage_credentials(snowflake: Settings, tmp_path: Path) -> None:
+    # The default load mode, "copy", wants a storage integration or AWS keys for its stage;
+    # a reader has no use for them.
+    copy_mode = snowflake.model_copy(update={"snowflake_load_mode": "copy"})
+    assert copy_mode.aws_access_key_id is None and copy_mode.snowflake_storage_integration is None
+    result = build_report(copy_mode, tmp_path)
+    assert result.drawn == CHARTS

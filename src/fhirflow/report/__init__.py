@@ -92,7 +92,9 @@ def _open(settings: Settings) -> Warehouse:
                             "first")
     # Not read-only: inside `fhirflow run` dbt-duckdb still holds a read-write connection to
     # the file, and DuckDB refuses a second one with another configuration.
-    return open_warehouse(settings)
+    # The report only reads: on Snowflake it needs no stage, so no storage integration or
+    # AWS keys, which the "copy" load mode would demand.
+    return open_warehouse(settings.model_copy(update={"snowflake_load_mode": "insert"}))
 
 
 def build_report(settings: Settings, out_dir: Path | None = None, *,

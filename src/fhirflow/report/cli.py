@@ -43,5 +43,5 @@ def report(ctx: click.Context, out_dir: Path | None, open_it: bool) -> None:
                f"{result.seconds:.1f} s)")
     for key, why in result.not_drawn.items():
         click.echo(f"  not drawn: {key}: {why}", err=True)
-    if open_it:
-        click.launch(str(result.path))
+    if open_it and click.launch(str(result.path)) != 0:
+        click.echo(f"could not start a browser here; open {result.path} yourself", err=True)
