@@ -42,6 +42,6 @@ def report(ctx: click.Context, out_dir: Path | None, open_it: bool) -> None:
     click.echo(f"report: {result.path} ({drawn} charts, {result.bytes / 1e6:.1f} MB, "
                f"{result.seconds:.1f} s)")
     for key, why in result.not_drawn.items():
-        click.echo(f"  not drawn: {key}: {why}", err=True)
+        click.echo(f"  {key}: {why}", err=True)
     if open_it and click.launch(str(result.path)) != 0:
         click.echo(f"could not start a browser here; open {result.path} yourself", err=True)

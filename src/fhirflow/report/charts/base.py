@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from fhirflow.report.queries import Answer
 
 TOP = 12  # bars in a "top N" chart
-# Colour-blind-safe pairs used across the report (Okabe-Ito).
+# The Okabe-Ito colour-blind-safe palette, used across the report.
 BLUE, ORANGE, GREEN, RED, GREY, PURPLE = ("#0072B2", "#E69F00", "#009E73", "#D55E00",
                                           "#999999", "#CC79A7")
 SEQUENCE = [BLUE, ORANGE, GREEN, PURPLE, "#56B4E9", RED, "#F0E442", GREY]
@@ -56,6 +56,7 @@ class Section:
 
 
 def label(value: Any, limit: int = 48) -> str:
+    """A value from the data as display text: cut to `limit` characters and HTML-escaped."""
     text = "(none)" if value is None or value == "" else str(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"

@@ -28,7 +28,6 @@ from fhirflow.report.charts.base import (
 MONTHS_SHOWN = 120  # encounters per month: the last ten years of the data
 
 
-
 def encounters_monthly(answer: Answer | None) -> Chart:
     key, title = "encounters", "Encounters per month by class"
     if (gone := not_drawn(key, title, answer, "No encounters in the warehouse yet.")):
