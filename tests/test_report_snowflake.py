@@ -6,6 +6,7 @@ from two small generated patients (fakesnow cannot hold real-size bundles).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory,
             snowflake_user=conn["user"], snowflake_password=conn["password"],
             snowflake_host=conn["host"], snowflake_port=conn["port"],
             snowflake_protocol=conn["protocol"], snowflake_load_mode="insert", dbt_threads=1,
+            # fakesnow servers in one process share their databases: a database of our own,
+            # or dbt finds another test's models and merges into them (where fakesnow stalls).
+            snowflake_database=f"REPORT_{uuid.uuid4().hex[:8].upper()}",
         )
         generate_patients(settings.landing_dir, patients=2, seed=7, years_of_history=1)
         bad = settings.landing_dir / "not-a-patient"
