@@ -115,6 +115,11 @@ def dbt_transform_fhir() -> None:
         with task_settings() as settings:
             return tasks.generate_docs(settings, orch.dag_settings())
 
+    @task(pool=pool)
+    def write_report() -> str:
+        with task_settings() as settings:
+            return tasks.write_report(settings)
+
     chain(
         wait_for_s3_load,
         check_dbt_installation(),
@@ -129,6 +134,7 @@ def dbt_transform_fhir() -> None:
         dbt_test(),
         parse("test", tests=True),
         dbt_docs_generate(),
+        write_report(),
     )
 
 

@@ -42,6 +42,7 @@ TRANSFORM_TASKS = [
     "dbt_test",
     "parse_test_results",
     "dbt_docs_generate",
+    "write_report",
 ]
 # Logical date of the end-to-end runs: on the grid of both the load (5 min) and the
 # transform (10 min) schedules, as the scheduler would create them.
@@ -147,7 +148,7 @@ def test_transform_dag_tasks_and_order(structure: dict) -> None:
     assert 0 < sensor["timeout"] <= 3600
     assert sensor["has_execution_date_fn"]
     for name in ("dbt_debug", "dbt_run_staging", "dbt_run_intermediate", "dbt_run_marts",
-                 "dbt_test", "dbt_docs_generate"):
+                 "dbt_test", "dbt_docs_generate", "write_report"):
         assert tasks[name]["pool"] == "fhirflow_warehouse", name
 
 

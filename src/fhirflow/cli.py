@@ -36,6 +36,7 @@ from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.pipeline import plural
+from fhirflow.report.cli import report as report_command
 
 out = Console()
 err = Console(stderr=True)
@@ -279,6 +280,8 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
     _print_stages(result.landed, result.uploaded, result.loaded, result.transform)
     if not result.success:
         raise _dbt_failed(result.transform)
+    if result.report is not None:
+        out.print(f"report: {result.report.path}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -411,6 +414,9 @@ def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
     result = pipeline.export_csv(obj.settings(warehouse=warehouse), out_dir, list(tables) or None)
     _show(_table(f"Synthea CSV in {out_dir} ({result.seconds:.1f} s)", ["table", "rows"],
                  [[name, count] for name, count in result.rows.items()]))
+
+
+main.add_command(report_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fhirflow.config import Settings
 from fhirflow.errors import ConfigError, FhirflowError, first_line
@@ -25,6 +25,9 @@ from fhirflow.transform import Mode, Selection, TransformResult
 from fhirflow.upload import Progress as UploadProgress
 from fhirflow.upload import UploadResult, upload_landing
 from fhirflow.warehouse import LoadRecord, Warehouse, open_warehouse
+
+if TYPE_CHECKING:
+    from fhirflow.report import ReportResult
 
 Say = Callable[[str], None]
 Engine = Literal["simulator", "synthea", "auto"]
@@ -367,6 +370,7 @@ class RunResult:
     loaded: Loaded
     transform: TransformResult
     status: Status
+    report: ReportResult | None = None  # written when the build succeeded
 
     @property
     def success(self) -> bool:
@@ -386,4 +390,15 @@ def run_once(settings: Settings, *, from_dir: Path | None = None,
     uploaded = upload(settings, say)
     loaded = load(settings, say)
     transformed = transform(settings, say)
-    return RunResult(landed, uploaded, loaded, transformed, status(settings))
+    result = RunResult(landed, uploaded, loaded, transformed, status(settings))
+    if transformed.success:
+        result.report = report(settings, say=say)
+    return result
+
+
+def report(settings: Settings, out_dir: Path | None = None, say: Say = _quiet) -> ReportResult:
+    """The offline HTML report over the marts and data-quality models."""
+    from fhirflow.report import build_report
+
+    say("writing the report")
+    return build_report(settings, out_dir)
