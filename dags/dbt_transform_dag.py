@@ -146,6 +146,11 @@ def dbt_transform_fhir() -> None:
         with task_settings() as settings:
             return tasks.generate_docs(settings, orch.dag_settings())
 
+    @task(pool=pool)
+    def write_report() -> str:
+        with task_settings() as settings:
+            return tasks.write_report(settings)
+
     debug = dbt_debug()
     chain(
         wait_for_s3_load,
@@ -161,6 +166,7 @@ def dbt_transform_fhir() -> None:
         dbt_test(),
         parse("test", tests=True),
         dbt_docs_generate(),
+        write_report(),
     )
     # Beside the build, not before it: stale RAW fails the run, the marts are built anyway.
     debug >> dbt_source_freshness()

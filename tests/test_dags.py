@@ -42,6 +42,7 @@ TRANSFORM_TASKS = [
     "dbt_test",
     "parse_test_results",
     "dbt_docs_generate",
+    "write_report",
 ]
 LAYERS = ("staging", "intermediate", "marts")
 # dbt's models per layer (base_fhir_entries and the two seeds build with staging)
@@ -172,7 +173,8 @@ def test_transform_dag_tasks_and_order(structure: dict) -> None:
     assert sensor["mode"] == "reschedule"
     assert 0 < sensor["timeout"] <= 3600
     assert sensor["has_execution_date_fn"]
-    for name in ("dbt_debug", "dbt_source_freshness", "dbt_test", "dbt_docs_generate"):
+    for name in ("dbt_debug", "dbt_source_freshness", "dbt_test", "dbt_docs_generate",
+                 "write_report"):
         assert tasks[name]["pool"] == "fhirflow_warehouse", name
 
 

@@ -15,16 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fhirflow.config import Settings
 from fhirflow.errors import ConfigError, FhirflowError, first_line
+from fhirflow.landing import IngestResult, read_report
 from fhirflow.load import LoadProgress, LoadResult, run_load
 from fhirflow.store import StoredObject, open_store
 from fhirflow.transform import Mode, Selection, TransformResult
 from fhirflow.upload import Progress as UploadProgress
 from fhirflow.upload import UploadResult, upload_landing
 from fhirflow.warehouse import LoadRecord, Warehouse, open_warehouse
+
+if TYPE_CHECKING:
+    from fhirflow.report import ReportResult
 
 Say = Callable[[str], None]
 Engine = Literal["simulator", "synthea", "auto"]
@@ -79,11 +83,24 @@ class Landed:
     """An existing Synthea output folder placed into landing (`--from-dir`)."""
 
     source: Path
-    patients: int
-    copied: int
-    unchanged: int
-    bytes: int
+    ingest: IngestResult
     seconds: float
+
+    @property
+    def patients(self) -> int:
+        return len(self.ingest.patients)
+
+    @property
+    def copied(self) -> int:
+        return self.ingest.copied
+
+    @property
+    def unchanged(self) -> int:
+        return self.ingest.unchanged
+
+    @property
+    def bytes(self) -> int:
+        return self.ingest.bytes
 
     @property
     def files(self) -> int:
@@ -117,15 +134,16 @@ def generate(settings: Settings, options: GenerateOptions, say: Say = _quiet) ->
 
 def land(settings: Settings, from_dir: Path, say: Say = _quiet) -> Landed:
     """An existing Synthea output folder (or its fhir/ subfolder) into landing."""
-    from fhirflow.landing import ingest_synthea_output
+    from fhirflow.landing import ingest_synthea_output, write_report
 
     if not Path(from_dir).is_dir():
         raise ConfigError(f"--from-dir {from_dir}: no such folder")
     started = time.perf_counter()
     say(f"landing Synthea output from {from_dir}")
-    ingested = ingest_synthea_output(Path(from_dir), settings.landing_dir)
-    return Landed(Path(from_dir), len(ingested.patients), ingested.copied, ingested.unchanged,
-                  ingested.bytes, time.perf_counter() - started)
+    ingested = ingest_synthea_output(Path(from_dir), settings.landing_dir,
+                                     max_inspect_bytes=settings.max_file_bytes)
+    write_report(settings.state_dir, ingested, source=Path(from_dir))
+    return Landed(Path(from_dir), ingested, time.perf_counter() - started)
 
 
 # --- upload / clean --------------------------------------------------------------------------
@@ -377,10 +395,12 @@ class Status:
     def models(self) -> dict[str, int]:
         return {name: n for per_layer in self.layers.values() for name, n in per_layer.items()}
 
+    landing: dict[str, Any] | None = None  # the last --from-dir ingest: skipped files, warnings
+
     def as_dict(self) -> dict[str, Any]:
         return {"home": str(self.home), "warehouse": self.warehouse, "raw": self.raw,
                 "loads": [r.as_dict() for r in self.loads], "layers": self.layers,
-                "models": self.models,
+                "models": self.models, "landing": self.landing,
                 "freshness": self.freshness.as_dict() if self.freshness else None}
 
 
@@ -392,7 +412,8 @@ def status(settings: Settings, *, loads: int = 5) -> Status:
     with _warehouse(settings, read_only=True) as warehouse, _reading_raw(warehouse):
         every = warehouse.recent_loads(max(loads, _FRESHNESS_LOADS))
         return Status(settings.home, settings.warehouse, warehouse.raw_counts(), every[:loads],
-                      warehouse.model_counts(), freshness(settings, every))
+                      warehouse.model_counts(), landing=read_report(settings.state_dir),
+                      freshness=freshness(settings, every))
 
 
 @dataclass
@@ -402,6 +423,7 @@ class RunResult:
     loaded: Loaded
     transform: TransformResult
     status: Status
+    report: ReportResult | None = None  # written when the build succeeded
 
     @property
     def success(self) -> bool:
@@ -421,4 +443,15 @@ def run_once(settings: Settings, *, from_dir: Path | None = None,
     uploaded = upload(settings, say)
     loaded = load(settings, say)
     transformed = transform(settings, say)
-    return RunResult(landed, uploaded, loaded, transformed, status(settings))
+    result = RunResult(landed, uploaded, loaded, transformed, status(settings))
+    if transformed.success:
+        result.report = report(settings, say=say)
+    return result
+
+
+def report(settings: Settings, out_dir: Path | None = None, say: Say = _quiet) -> ReportResult:
+    """The offline HTML report over the marts and data-quality models."""
+    from fhirflow.report import build_report
+
+    say("writing the report")
+    return build_report(settings, out_dir)

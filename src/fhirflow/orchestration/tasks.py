@@ -247,3 +247,12 @@ def generate_docs(settings: Settings, ds: DagSettings) -> str:
         raise FhirflowError(f"dbt docs generate wrote no {index}")
     log.info("dbt docs written to %s (serve: dbt docs serve --target-path %s)", index, target)
     return str(index)
+
+
+def write_report(settings: Settings) -> str:
+    """The offline HTML report over the marts just built; its path."""
+    from fhirflow import pipeline
+
+    path = pipeline.report(settings).path
+    log.info("report written to %s", path)
+    return str(path)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhirflow.config import exported
-from fhirflow.errors import ConfigError, FhirflowError, first_line
+from fhirflow.errors import (
+    ConfigError,
+    FhirflowError,
+    exception_chain,
+    first_line,
+    underlying_error,
+)
 from fhirflow.transform.results import TransformResult, summarise_run_results
 
 if TYPE_CHECKING:
@@ -178,8 +184,11 @@ def invoke(settings: Settings, args: list[str], command: str, *, manifest: Any =
 
 
 def dbt_error(exc: BaseException) -> str:
-    """dbt's error as one line: without its generic header (`Runtime Error`), the lines of
-    its message and lists joined."""
+    """dbt's error as one line. When dbt wraps another library's error (a driver that could
+    not connect), what dbt was doing and that library's own first line (`underlying_error`);
+    otherwise dbt's message without its generic header (`Runtime Error`), lines joined."""
+    if any(not type(e).__module__.startswith("dbt") for e in exception_chain(exc)[1:]):
+        return underlying_error(exc)
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if len(lines) > 1 and re.fullmatch(r"[A-Z][\w ]*Error", lines[0]):
         lines = lines[1:]
