@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "latency")
     args = parser.parse_args()
+    # A TERM (timeout, Ctrl-C from a wrapper) still stops the stack in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     port = free_port()
