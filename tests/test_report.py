@@ -61,7 +61,7 @@ def build_warehouse(home: Path, *, patients: int, seed: int, bad: bool,
             (folder / name).write_bytes(data)
     pipeline.upload(settings, _quiet)
     pipeline.load(settings, _quiet)
-    _row, result = pipeline.transform(settings, _quiet)
+    result = pipeline.transform(settings, _quiet)
     assert result.success, result.failures
     return settings
 

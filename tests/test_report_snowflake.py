@@ -47,7 +47,7 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory,
         (bad / "array.json").write_bytes(b"[1, 2, 3]")
         pipeline.upload(settings, lambda _m: None, store_kind="local")
         pipeline.load(settings, lambda _m: None, store_kind="local")
-        _row, result = pipeline.transform(settings, lambda _m: None)
+        result = pipeline.transform(settings, lambda _m: None)
         assert result.success, result.failures
         yield settings
 
