@@ -307,7 +307,7 @@ def transform(settings: Settings, say: Say = _quiet, *, layer: str | None = None
     say(f"running dbt {'test' if mode == 'tests' else 'build'} ({selection.describe()})")
     loaded = None if mode == "tests" else raw_load(settings)
     return tf.build(settings, selection, raw_load=loaded, mode=mode, full_refresh=full_refresh,
-                    dbt_vars=dbt_vars, layer=layer)
+                    dbt_vars=dbt_vars, layer=layer, progress=say)
 
 
 def check_dbt(settings: Settings) -> dict[str, str]:

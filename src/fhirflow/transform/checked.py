@@ -4,6 +4,8 @@ and record in the load ledger what each model now reflects."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,6 +15,8 @@ from fhirflow.transform import consistency
 from fhirflow.transform.results import TransformResult
 from fhirflow.transform.runner import (
     MODELS_ONLY,
+    NodeDone,
+    NodeProgress,
     Selection,
     list_selected,
     parse_project,
@@ -40,7 +44,9 @@ _TEST_TYPES = ("test", "unit_test")
 def layer_selection(layer: str) -> Selection:
     if layer not in LAYER_SELECTORS:
         raise FhirflowError(f"unknown layer {layer!r}; use one of {', '.join(LAYER_SELECTORS)}")
-    return Selection(select=LAYER_SELECTORS[layer])
+    # cautious: a layer's build runs the tests whose every parent it builds; a test that
+    # reaches into the next layer runs with that layer's build.
+    return Selection(select=LAYER_SELECTORS[layer], indirect="cautious")
 
 
 def consistency_hint(selection: Selection, layer: str | None) -> str:
@@ -63,10 +69,12 @@ def build(
     full_refresh: bool = False,
     dbt_vars: dict[str, Any] | None = None,
     layer: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> TransformResult:
     """Build a selection, refusing (InconsistentBuild, before dbt starts) a build that would
     make a model from inputs of different RAW loads; `raw_load` is RAW's newest load id
-    (None when RAW has none yet); `layer` names the layer the selection came from."""
+    (None when RAW has none yet); `layer` names the layer the selection came from;
+    `progress` gets one line per node as dbt finishes it (`12/30 OK model stg_patients`)."""
     command = "test" if mode == "tests" else "build"
     if mode == "models":
         selection = replace(selection, resource_types=MODELS_ONLY)
@@ -89,13 +97,35 @@ def build(
         consistency.write_ledger(path, target, consistency.record(
             ledger, predicted, {uid: "started" for uid in predicted}))
     result = run_dbt(settings, command, selection=selection, full_refresh=full_refresh,
-                     dbt_vars=dbt_vars, manifest=manifest)
+                     dbt_vars=dbt_vars, manifest=manifest,
+                     progress=node_lines(progress, len(selected)) if progress else None)
     if predicted:
         consistency.write_ledger(path, target,
                                  consistency.record(ledger, predicted, result.statuses))
     if not result.statuses:
         raise FhirflowError(f"nothing matched {selection.describe()}: dbt ran no node")
     return result
+
+
+_SHOWN = {"success": "OK", "pass": "PASS", "error": "ERROR", "fail": "FAIL", "warn": "WARN",
+          "skipped": "SKIP"}
+
+
+def node_lines(say: Callable[[str], None], total: int) -> NodeProgress:
+    """A dbt progress callback that says one numbered line per finished node, as `dbt build`
+    prints them (dbt's worker threads call it; the count is kept under a lock)."""
+    lock = threading.Lock()
+    done = 0
+
+    def progress(node: NodeDone) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            number = done
+        status = _SHOWN.get(node.status, node.status.upper())
+        say(f"{number}/{total} {status} {node.resource_type} {node.name} ({node.seconds:.1f} s)")
+
+    return progress
 
 
 # --- layer builds that another runner carries out (Airflow's Cosmos task groups) -------------
