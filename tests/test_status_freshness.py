@@ -39,3 +39,21 @@ def test_freshness_follows_loads_and_builds(tmp_path: Path) -> None:
     assert behind["marts_behind_raw"] is True and behind["loads_not_in_marts"] == 1
     text = run_cli("status", env=env)
     assert "marts are behind RAW: 1 load not in the marts yet" in text.stderr
+
+
+def test_source_freshness_of_an_empty_raw_passes(tmp_path: Path) -> None:
+    """dbt reports max() of an empty RAW as 0001-01-01: that is "nothing loaded yet", not
+    a RAW that stopped changing 2,000 years ago (the transform DAG's first run failed)."""
+    import pytest
+
+    from fhirflow import pipeline
+    from fhirflow.config import load_settings
+    from fhirflow.transform.freshness import source_freshness
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in clean_environ(FHIRFLOW_HOME=str(tmp_path / "home")).items():
+            mp.setenv(name, value)
+        settings = load_settings()
+        pipeline.create_raw_tables(settings)
+        found = source_freshness(settings, error_after_minutes=60)
+    assert (found.status, found.max_loaded_at) == ("pass", None)

@@ -42,7 +42,11 @@ def source_freshness(settings: Settings, *, error_after_minutes: int) -> SourceF
     if not results:
         raise FhirflowError("dbt source freshness checked no source")
     r = results[0]
+    loaded_at = r.get("max_loaded_at")
+    if loaded_at is None or str(loaded_at).startswith("0001-01-01"):
+        # dbt's stand-in for max() of an empty table: nothing loaded yet, nothing stale.
+        return SourceFreshness("pass", None, 0.0, error_after_minutes)
     age = r.get("max_loaded_at_time_ago_in_s")
-    return SourceFreshness(str(r.get("status")), r.get("max_loaded_at"),
+    return SourceFreshness(str(r.get("status")), loaded_at,
                            float(age) / 60 if age is not None else float("inf"),
                            error_after_minutes)

@@ -76,6 +76,8 @@ def dbt_target_path(settings: Settings) -> Path:
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """Environment variables that dbt/profiles.yml reads."""
     env = {
+        # No usage statistics sent from inside a warehouse's network (dbt sends them unless told)
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "FHIRFLOW_DUCKDB_PATH": str(settings.duckdb_path),
         "FHIRFLOW_DBT_THREADS": str(settings.dbt_threads),
         "SNOWFLAKE_DATABASE": settings.snowflake_database,
