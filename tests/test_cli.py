@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tests._helpers import bundle
 from tests._home import isolated_home
 
 from fhirflow import pipeline
-from fhirflow.cli import main
+from fhirflow.cli import _stage_rows, main
 from fhirflow.config import load_settings
 
 
@@ -216,3 +217,28 @@ def test_status_before_any_load_is_one_line(home: Path) -> None:
         assert error_lines(result) == [line for line in error_lines(result)
                                        if line.startswith("error: cannot read RAW in DuckDB")]
         assert len(error_lines(result)) == 1 and "run `fhirflow load` first" in result.stderr
+
+
+def test_land_and_upload_say_what_they_skipped_and_warned(home: Path, tmp_path: Path) -> None:
+    """The run summary's and `status --json`'s view of a --from-dir ingest: every skipped file and
+    every warning is named, none is dropped silently (issue 10)."""
+    source = tmp_path / "synthea"
+    source.mkdir()
+    (source / "Ann_1_p1.JSON").write_bytes(bundle("p1"))
+    (source / ".hidden.json").write_bytes(bundle("p2"))
+    (source / "notes.txt").write_text("not a bundle")
+    (source / "empty.json").write_text('{"resourceType": "Bundle", "type": "transaction"}')
+    settings = load_settings()
+    landed = pipeline.land(settings, source)
+    printed = _stage_rows(landed)
+    assert "2 new" in printed[0][4] and "skipped" in printed[0][4], printed
+    reasons = {Path(s.path).name: s.reason for s in landed.ingest.skipped}
+    assert set(reasons) == {".hidden.json", "notes.txt"}, reasons
+    assert landed.ingest.empty_bundles == 1
+    pipeline.upload(settings)
+    pipeline.load(settings)
+    status = cli("status", "--json")
+    assert status.exit_code == 0, status.output
+    report = json.loads(status.stdout)["landing"]
+    assert {Path(s["path"]).name for s in report["skipped"]} == {".hidden.json", "notes.txt"}
+    assert report["empty_bundles"] == 1

@@ -36,6 +36,7 @@ from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.pipeline import plural
+from fhirflow.report.cli import report as report_command
 
 out = Console()
 err = Console(stderr=True)
@@ -185,11 +186,10 @@ def _stage_rows(*results: Any) -> list[list[Any]]:
                          f"{plural(r.patients, 'patient')} into {r.landing_dir}"])
         elif isinstance(r, pipeline.Landed):
             rows.append(["land (--from-dir)", r.files, _mb(r.bytes), r.seconds,
-                         f"{plural(r.patients, 'patient')}: {r.copied:,} new, "
-                         f"{r.unchanged:,} already landed"])
+                         f"{plural(r.patients, 'patient')}: {r.ingest.note()}"])
         elif isinstance(r, pipeline.Uploaded):
             rows.append(["upload", r.result.uploaded, _mb(r.result.bytes), r.result.seconds,
-                         f"{r.result.already_uploaded:,} already uploaded"])
+                         r.result.note()])
         elif isinstance(r, pipeline.Loaded):
             note = plural(len(r.result.batches), "batch", "batches")
             if r.result.files_failed:
@@ -210,6 +210,16 @@ def _stage_rows(*results: Any) -> list[list[Any]]:
 
 def _print_stages(*results: Any) -> None:
     _show(_table("Stages", ["stage", "files", "MB", "seconds", "note"], _stage_rows(*results)))
+    for r in results:
+        skipped = (r.ingest.skipped if isinstance(r, pipeline.Landed)
+                   else r.result.skipped if isinstance(r, pipeline.Uploaded) else [])
+        for item in skipped:
+            err.print(f"[yellow]skipped[/yellow] {escape(str(item.path))}: {escape(item.reason)}",
+                      highlight=False, soft_wrap=True)
+        for warning in r.ingest.warnings if isinstance(r, pipeline.Landed) else []:
+            err.print(f"[yellow]warning[/yellow] {escape(str(warning.path))}: "
+                      f"{escape(warning.kind)}: {escape(warning.detail)}",
+                      highlight=False, soft_wrap=True)
 
 
 def _print_layers(status: pipeline.Status) -> None:
@@ -275,6 +285,8 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
     _print_stages(result.landed, result.uploaded, result.loaded, result.transform)
     if not result.success:
         raise _dbt_failed(result.transform)
+    if result.report is not None:
+        out.print(f"report: {result.report.path}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -395,6 +407,16 @@ def status(obj: Context, as_json: bool, loads: int) -> None:
                  [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
                    _mb(r.bytes_loaded), r.watermark, r.status] for r in result.loads]))
     _print_layers(result)
+    f = result.freshness
+    if f is not None:
+        _show(_table("Freshness", ["", "load", "at (UTC)"], [
+            ["RAW's newest load", f.raw_load, f.raw_loaded_at],
+            ["marts built from", f.marts_load or "(not built)", f.marts_built_at],
+        ]))
+        if f.marts_behind_raw:
+            err.print(f"[yellow]marts are behind RAW:[/yellow] "
+                      f"{plural(f.loads_not_in_marts, 'load')} not in the marts yet; run "
+                      "`fhirflow transform`", highlight=False, soft_wrap=True)
 
 
 @main.command("export-csv")
@@ -410,6 +432,9 @@ def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
     result = pipeline.export_csv(obj.settings(warehouse=warehouse), out_dir, list(tables) or None)
     _show(_table(f"Synthea CSV in {out_dir} ({result.seconds:.1f} s)", ["table", "rows"],
                  [[name, count] for name, count in result.rows.items()]))
+
+
+main.add_command(report_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

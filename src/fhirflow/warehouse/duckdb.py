@@ -7,6 +7,7 @@ stays bounded to one batch of bundles or one block of lines. The SQL is in `duck
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from fhirflow.errors import FhirflowError, first_line
+from fhirflow.errors import FhirflowError, file_advice, first_line
 from fhirflow.warehouse import (
     MODEL_SCHEMAS,
     BatchFile,
@@ -42,10 +43,9 @@ class DuckDBWarehouse:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             raise FhirflowError(
-                f"cannot open {path}: {first_line(exc)} "
-                "(DuckDB allows one writing process; is another fhirflow or dbt running?)"
+                f"cannot open {path}: {first_line(exc)} ({file_advice(str(exc))})"
             ) from None
         if not read_only:
             # DuckDB keeps written table blocks cached up to 80% of RAM by default, so the
@@ -107,11 +107,20 @@ class DuckDBWarehouse:
                 result.watermark = watermark
                 self._insert_watermark(result.watermark_row(started_at))
                 con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
+            except BaseException as exc:
+                # After a failed COMMIT (disk full) there is no transaction left to roll
+                # back; that second error must not hide the first.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("rollback")
+                if isinstance(exc, duckdb.Error):
+                    raise FhirflowError(
+                        f"loading batch {load_id} into {self.path} failed: {first_line(exc)} "
+                        f"(nothing of the batch was committed; {file_advice(str(exc))})"
+                    ) from exc
                 raise
             finally:
-                con.execute(sql.DROP_BATCH_TABLES)
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(sql.DROP_BATCH_TABLES)
         return result
 
     def _insert_watermark(self, row: tuple[object, ...]) -> None:
@@ -153,3 +162,12 @@ class DuckDBWarehouse:
             (n,) = self.con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
             counts[schema][name] = n
         return counts
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        try:
+            cur = self.con.execute(sql)
+        except duckdb.Error as exc:
+            first = " ".join(sql.split())[:60]
+            raise FhirflowError(f"DuckDB rejected `{first}...`: {first_line(exc)}") from None
+        names = [d[0].lower() for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -73,6 +73,7 @@ class _Batch:
         con.executemany("insert into _keys values (?, ?, ?)",
                         [(str(p), f.key, files.source_name(f.key)) for f, p in bundles])
         con.execute(sql.CLASSIFY_BUNDLES, {"paths": [str(p) for _, p in bundles]})
+        con.execute(sql.SKIP_RESENT_BUNDLES)
         con.execute(sql.FLATTEN_BUNDLES)
         self._insert_candidates()
         self.loaded += [r[0] for r in con.execute(sql.INSERT_BUNDLE_FILES,
@@ -105,16 +106,23 @@ class _Batch:
             if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
                 raise
             # What went in before the damage goes out again: the file is one error.
-            con.execute("delete from raw.fhir_resources where object_key = ? and load_id = ?",
-                        [f.key, self.load_id])
-            con.execute("delete from raw.entry_errors where object_key = ? and load_id = ?",
-                        [f.key, self.load_id])
-            con.execute("delete from _counts where key = ?", [f.key])
+            self._take_back(f.key)
             self._file_error(f, CORRUPT_GZIP)
+            return
+        latest = con.execute(sql.LATEST_HASH, [name]).fetchone()
+        if latest and latest[0] == digest.hexdigest():
+            self._take_back(f.key)  # re-sent content RAW holds already (SKIP_RESENT_BUNDLES)
             return
         row = con.execute(sql.INSERT_NDJSON_FILE, self._params(
             key=f.key, name=name, size=f.size, hash=digest.hexdigest())).fetchone()
         self.loaded.append(row[0])
+
+    def _take_back(self, key: str) -> None:
+        """Remove what this batch inserted for one NDJSON file."""
+        for table in ("fhir_resources", "entry_errors"):
+            self.con.execute(f"delete from raw.{table} where object_key = ? and load_id = ?",
+                             [key, self.load_id])
+        self.con.execute("delete from _counts where key = ?", [key])
 
     def _file_error(self, f: BatchFile, reason: str) -> None:
         self.con.execute("insert into _rejected values (?, ?, ?, ?)",

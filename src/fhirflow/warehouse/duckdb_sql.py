@@ -130,6 +130,20 @@ select
 from parsed
 """
 
+# An upload that re-sent a file the store had lost (a new key, the same content): not loaded
+# again when RAW's latest version of that file (by source_name) has the same content hash.
+# Neither loaded nor an error: the key is simply passed over.
+SKIP_RESENT_BUNDLES = """
+delete from _classified as c
+where c.reason is null and c.content_hash = (
+    select arg_max(b.content_hash, b.object_key) from raw.fhir_bundles as b
+    where b.source_name = c.name)
+"""
+
+LATEST_HASH = """
+select arg_max(content_hash, object_key) from raw.fhir_bundles where source_name = ?
+"""
+
 _CANDIDATE_COLUMNS = f"""
     v[1] as resource_type,
     v[2] as resource_id,

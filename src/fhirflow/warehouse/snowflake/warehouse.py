@@ -320,6 +320,11 @@ class SnowflakeWarehouse:
             counts[schema.lower()][name.lower()] = int(n)
         return counts
 
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        cur = self._execute(sql)
+        names = [d[0].lower() for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
 
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
