@@ -96,8 +96,8 @@ def test_a_corrected_then_reverted_file_is_sent_and_loaded_each_time(settings: S
         land(settings.landing_dir, {"p1/a.json": bundle(version)})
         assert _upload(settings, store).uploaded == 1, version
         assert _load(settings, store) == (1, 0), version
-    latest = duckdb_rows(settings.duckdb_path, "select bundle->>'$.entry[0].resource.id' from "
-                         "raw.fhir_bundles order by object_key desc limit 1")
+    latest = duckdb_rows(settings.duckdb_path, "select resource_id from "
+                         "raw.fhir_resources order by object_key desc limit 1")
     assert latest == [("v1",)]
 
 
@@ -260,8 +260,8 @@ def test_links_planted_in_the_lake_are_refused_not_loaded(
 
     refused = dict(store.refused)
     assert "symbolic link" in refused[planted.relative_to(settings.lake_dir).as_posix()]
-    assert duckdb_rows(settings.duckdb_path, "select count(*) from raw.fhir_bundles "
-                       "where bundle::varchar like '%secret%'") == [(0,)]
+    assert duckdb_rows(settings.duckdb_path, "select count(*) from raw.fhir_resources "
+                       "where resource::varchar like '%secret%'") == [(0,)]
 
 
 def test_a_store_folder_linked_outside_is_refused_on_write(
