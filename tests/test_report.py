@@ -248,7 +248,8 @@ def test_untrusted_file_names_and_reasons_are_text(settings: Settings, tmp_path:
     wh.create_tables()
     wh.con.execute("insert into raw.load_watermark values ('L1', ?, ?, 1, 0, 1, 0, ?, "
                    "'complete')", [datetime(2026, 1, 1), datetime(2026, 1, 1), hostile_key])
-    wh.con.execute("insert into raw.load_errors values ('L1', ?, 12, ?, ?)",
+    wh.con.execute("insert into raw.load_errors (load_id, object_key, file_size, reason, "
+                   "failed_at) values ('L1', ?, 12, ?, ?)",
                    [hostile_key, hostile_reason, datetime(2026, 1, 1)])
     wh.close()
     result = build_report(settings, tmp_path)

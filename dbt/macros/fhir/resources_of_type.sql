@@ -1,9 +1,8 @@
-{#- The newest version of each resource of one type, from the base model. `relation` names
-    the staging model's import CTE over it (`entries as (select * from
-    {{ ref('base_fhir_entries') }})`), so every model shows its ref() at the top; the select
-    reads the base model itself, though: a model that takes two types from one import CTE
-    would make DuckDB materialize that CTE (both types' JSON) in memory, where a scan per
-    type streams and reads only its own type's rows.
+{#- The newest version of each resource of one type, from `relation`: the base model,
+    `ref('base_fhir_entries')`, called in the staging model's first (import) CTE, so every
+    model shows its ref() at the top. Not a shared `entries` CTE over the base model: a model
+    that takes two types from one CTE makes DuckDB materialize it (both types' JSON) in
+    memory, where a scan per type streams and reads only its own type's rows.
 
     On an incremental run only rows loaded after the newest row the model holds are read,
     less `staging_lookback_days` (default 0: every load commits its rows with one loaded_at
@@ -15,7 +14,7 @@
 {% macro resources_of_type(relation, resource_type) -%}
     {%- set lookback = var('staging_lookback_days') | int %}
     select *
-    from {{ ref('base_fhir_entries') if relation == 'entries' else relation }}
+    from {{ relation }}
     where resource_type = '{{ resource_type }}'
     {%- if is_incremental() %}
       -- coalesce: a model first built while RAW was empty must still fill later.

@@ -2,15 +2,9 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'CarePlan') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'CarePlan') }}
 
 ),
 

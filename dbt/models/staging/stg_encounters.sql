@@ -2,12 +2,6 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 encounter_classes as (
 
     select * from {{ ref('encounter_classes') }}
@@ -16,7 +10,7 @@ encounter_classes as (
 
 source as (
 
-    {{ resources_of_type('entries', 'Encounter') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Encounter') }}
 
 ),
 

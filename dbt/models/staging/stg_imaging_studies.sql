@@ -3,15 +3,9 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'ImagingStudy') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'ImagingStudy') }}
 
 ),
 

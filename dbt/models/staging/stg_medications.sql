@@ -5,21 +5,15 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'MedicationRequest') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'MedicationRequest') }}
 
 ),
 
 medication_resources as (
 
-    {{ resources_of_type('entries', 'Medication') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Medication') }}
 
 ),
 

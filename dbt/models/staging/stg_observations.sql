@@ -4,15 +4,9 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'Observation') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Observation') }}
 
 ),
 

@@ -4,21 +4,15 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'Organization') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Organization') }}
 
 ),
 
 location_source as (
 
-    {{ resources_of_type('entries', 'Location') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Location') }}
 
 ),
 

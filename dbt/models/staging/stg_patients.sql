@@ -2,12 +2,6 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 states as (
 
     select * from {{ ref('us_states') }}
@@ -16,7 +10,7 @@ states as (
 
 source as (
 
-    {{ resources_of_type('entries', 'Patient') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Patient') }}
 
 ),
 

@@ -6,15 +6,9 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'Claim') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Claim') }}
 
 ),
 

@@ -6,21 +6,15 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 claim_source as (
 
-    {{ resources_of_type('entries', 'Claim') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Claim') }}
 
 ),
 
 eob_source as (
 
-    {{ resources_of_type('entries', 'ExplanationOfBenefit') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'ExplanationOfBenefit') }}
 
 ),
 

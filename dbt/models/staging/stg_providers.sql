@@ -5,27 +5,21 @@
 
 with
 
-entries as (
-
-    select * from {{ ref('base_fhir_entries') }}
-
-),
-
 source as (
 
-    {{ resources_of_type('entries', 'Practitioner') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Practitioner') }}
 
 ),
 
 role_source as (
 
-    {{ resources_of_type('entries', 'PractitionerRole') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'PractitionerRole') }}
 
 ),
 
 location_source as (
 
-    {{ resources_of_type('entries', 'Location') }}
+    {{ resources_of_type(ref('base_fhir_entries'), 'Location') }}
 
 ),
 

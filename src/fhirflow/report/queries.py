@@ -252,9 +252,15 @@ limit {MAX_ERROR_FILES}""", ("raw.load_errors",)),
           tuple(f"staging.{m}" for m in COMPLETENESS_COLUMNS), "dq_completeness"),
 )
 
+# Views too (base_fhir_entries is one): Snowflake's information_schema.tables lists them,
+# fakesnow's only information_schema.views, which DuckDB and Snowflake also have.
 RELATIONS_SQL = """
 select lower(table_schema) as table_schema, lower(table_name) as table_name
 from information_schema.tables
+where lower(table_schema) in ({schemas})
+union
+select lower(table_schema) as table_schema, lower(table_name) as table_name
+from information_schema.views
 where lower(table_schema) in ({schemas})""".format(
     schemas=", ".join(f"'{s}'" for s in SCHEMAS)
 )
