@@ -1,0 +1,91 @@
+"""A plan -> one SELECT statement, per dialect.
+
+DuckDB: a chain of subqueries, one unnest in the select list per step (an unnest in a
+lateral join is correlated and far slower on DuckDB). Snowflake: one FROM clause with a
+LATERAL FLATTEN per step, the form Snowflake documents for semi-structured data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fhirflow.views.dialects import Dialect
+from fhirflow.views.plan import IterStep, Plan, UnionStep, column_sql
+
+
+@dataclass(frozen=True)
+class Source:
+    """The table of resources a view reads: one row per resource.
+
+    `type_column` holds the resource type when the table has one (the warehouse's
+    base_fhir_entries does); otherwise the type is read from the resource itself.
+    """
+
+    table: str
+    resource_column: str = "resource"
+    type_column: str | None = "resource_type"
+
+
+def resource_sql(dialect: Dialect, source: Source) -> str:
+    return "_resource" if dialect.name == "duckdb" else f"r.{source.resource_column}"
+
+
+def _type_filter(dialect: Dialect, source: Source, resource_type: str, alias: str) -> str:
+    wanted = dialect.string(resource_type)
+    if source.type_column:
+        return f"{alias}{source.type_column} = {wanted}"
+    column = f"{alias}{source.resource_column}"
+    if dialect.name == "duckdb":
+        return f"json_extract_string({column}, '$.resourceType') = {wanted}"
+    return f"{column}:resourceType::varchar = {wanted}"
+
+
+def render(dialect: Dialect, plan: Plan, source: Source, resource_type: str,
+           names: list[str]) -> str:
+    columns = [f"{column_sql(plan.entries[name])} as {dialect.quote(name)}" for name in names]
+    if dialect.name == "duckdb":
+        return _duckdb(dialect, plan, source, resource_type, columns)
+    return _snowflake(dialect, plan, source, resource_type, columns)
+
+
+def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
+            columns: list[str]) -> str:
+    where = [_type_filter(d, source, resource_type, ""), *plan.filters]
+    sql = (f"select {source.resource_column} as _resource from {source.table} "
+           f"where {' and '.join(where)}")
+    for n, step in enumerate(plan.steps):
+        alias = f"s{n}"
+        if isinstance(step, UnionStep):
+            sql = f"select *, unnest(range({step.branches})) as _u{step.id} from ({sql}) as {alias}"
+        else:
+            items = f"_l{step.id}"
+            sql = f"select *, {step.items} as {items} from ({sql}) as {alias}a"
+            if step.outer:
+                active = f"({step.gate}) and " if step.gate else ""
+                items = (f"case when {active}len({items}) > 0 then {items} "
+                         f"else [null]::json[] end")
+            sql = (f"select * exclude (_l{step.id}), unnest({items}) as _v{step.id}, "
+                   f"unnest(range(len({items}))) as _i{step.id} from ({sql}) as {alias}")
+        if plan.after.get(step.id):
+            sql = f"select * from ({sql}) as {alias}w where {' and '.join(plan.after[step.id])}"
+    return f"select {', '.join(columns)} from ({sql}) as rows"
+
+
+def _snowflake(d: Dialect, plan: Plan, source: Source, resource_type: str,
+               columns: list[str]) -> str:
+    joins = [f"{source.table} as r"]
+    conditions = [_type_filter(d, source, resource_type, "r."), *plan.filters]
+    for step in plan.steps:
+        if isinstance(step, UnionStep):
+            branches = ", ".join(str(i) for i in range(step.branches))
+            joins.append(f"lateral flatten(input => array_construct({branches})) as u{step.id}")
+        elif step.outer:
+            items = f"coalesce({step.items}, array_construct())"
+            if step.gate:
+                items = f"iff({step.gate}, {items}, array_construct())"
+            joins.append(f"lateral flatten(input => {items}, outer => true) as f{step.id}")
+        else:
+            joins.append(f"lateral flatten(input => {step.raw or step.items}) as f{step.id}")
+        conditions.extend(plan.after.get(step.id, []))
+    return (f"select {', '.join(columns)} from {', '.join(joins)} "
+            f"where {' and '.join(conditions)}")
