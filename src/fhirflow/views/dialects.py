@@ -60,7 +60,12 @@ class Dialect:
         if not path.steps:
             return path.base
         var = self.fresh()
+        if all(s.array is False or s.index is not None for s in path.steps):
+            return self.list_map(path.base, var, self.path_scalar(var, path.steps, None))
         return self.list_flatmap(path.base, var, self._list_from_item(var, path.steps))
+
+    def path_scalar(self, base: str, steps: tuple[Step, ...], kind: str | None) -> str:
+        raise NotImplementedError
 
     def _list_from_item(self, item: str, steps: tuple[Step, ...]) -> str:
         """Items reached from one JSON value by `steps`, as a list."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from fhirflow.views.compiler import CompiledView
+from fhirflow.views.dialects import Snowflake
 from fhirflow.views.render import Source
 
 _JSON_KINDS = ("json", "list")
@@ -72,6 +73,7 @@ class SnowflakeEngine:
         self.source = source or Source("fhirflow_view_resources")
 
     def load(self, resources: Iterable[dict]) -> int:
+        quote = Snowflake().string
         cur = self.con.cursor()
         try:
             cur.execute(f"create or replace temporary table {self.source.table} "
@@ -80,9 +82,10 @@ class SnowflakeEngine:
             for resource in resources:
                 if not isinstance(resource, dict):
                     continue
+                # Literals, not parameters: the connection may use either paramstyle.
+                text, kind = quote(json.dumps(resource)), quote(str(resource.get("resourceType")))
                 cur.execute(f"insert into {self.source.table} (resource, resource_type) "
-                            "select parse_json(%s), %s",
-                            (json.dumps(resource), resource.get("resourceType")))
+                            f"select parse_json({text}), {kind}")
                 count += 1
             return count
         finally:

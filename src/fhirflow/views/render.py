@@ -80,7 +80,9 @@ def _snowflake(d: Dialect, plan: Plan, source: Source, resource_type: str,
             branches = ", ".join(str(i) for i in range(step.branches))
             joins.append(f"lateral flatten(input => array_construct({branches})) as u{step.id}")
         elif step.outer:
-            items = f"coalesce({step.items}, array_construct())"
+            items = step.items
+            if not items.startswith("coalesce("):
+                items = f"coalesce({items}, array_construct())"
             if step.gate:
                 items = f"iff({step.gate}, {items}, array_construct())"
             joins.append(f"lateral flatten(input => {items}, outer => true) as f{step.id}")
