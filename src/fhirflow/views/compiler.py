@@ -60,8 +60,9 @@ def compile_view(doc: Any, dialect: str = "duckdb", source: Source | None = None
         types = {e.sql_type for e in entries}
         if len(types) > 1:
             if not types <= _NUMERIC_TYPES:
-                raise InvalidViewError(f"{column.where}.path", f"column {column.name!r} has "
-                                       f"different types in its unionAll branches: {sorted(types)}")
+                odd = next(e for e in entries if e.sql_type != entries[0].sql_type)
+                raise InvalidViewError(odd.where, f"column {column.name!r} is {odd.sql_type} here "
+                                       f"but {entries[0].sql_type} in the first unionAll branch")
             wide = "double" if dialect == "duckdb" else "float"
             for entry in entries:
                 entry.sql = f"cast({entry.sql} as {wide})"

@@ -115,9 +115,8 @@ def models_yaml(models: list[ViewModel]) -> str:
     for model in models:
         view = model.view
         about = view.description or view.title or f"ViewDefinition {model.name}"
-        lines += [f"  - name: {model.name}",
-                  f"    description: {json.dumps(f'{about} (one row per {_grain(view)}; '
-                                                 f'ViewDefinition {model.source.name})')}",
+        text = f"{about} (one row per {_grain(view)}; ViewDefinition {model.source.name})"
+        lines += [f"  - name: {model.name}", f"    description: {json.dumps(text)}",
                   "    columns:"]
         keys = _key_columns(view)
         for column in view.columns:

@@ -46,6 +46,7 @@ class Entry:
     sql_type: str
     kind: str
     row_index_only: bool
+    where: str
 
 
 @dataclass
@@ -185,7 +186,7 @@ class Planner:
                         value.fhir_type)
         sql, sql_type, kind = output_sql(self.c, column, value, scope)
         row_index_only = column.path.text.strip() == "%rowIndex"
-        entry = Entry(ctx.gate, sql, sql_type, kind, row_index_only)
+        entry = Entry(ctx.gate, sql, sql_type, kind, row_index_only, f"{column.where}.path")
         self.plan.entries.setdefault(column.name, []).append(entry)
 
 

@@ -68,7 +68,7 @@ def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
                    f"unnest(range(len({items}))) as _i{step.id} from ({sql}) as {alias}")
         if plan.after.get(step.id):
             sql = f"select * from ({sql}) as {alias}w where {' and '.join(plan.after[step.id])}"
-    return f"select {', '.join(columns)} from ({sql}) as rows"
+    return "select\n    " + ",\n    ".join(columns) + f"\nfrom ({sql}) as view_rows"
 
 
 def _snowflake(d: Dialect, plan: Plan, source: Source, resource_type: str,
@@ -89,5 +89,5 @@ def _snowflake(d: Dialect, plan: Plan, source: Source, resource_type: str,
         else:
             joins.append(f"lateral flatten(input => {step.raw or step.items}) as f{step.id}")
         conditions.extend(plan.after.get(step.id, []))
-    return (f"select {', '.join(columns)} from {', '.join(joins)} "
-            f"where {' and '.join(conditions)}")
+    return ("select\n    " + ",\n    ".join(columns) + "\nfrom " + ",\n    ".join(joins)
+            + "\nwhere " + "\n    and ".join(conditions))
