@@ -121,14 +121,14 @@ def test(folder: Path, dialect: str, report_path: Path | None) -> None:
 
         result = run_suite(DuckDBEngine(duckdb.connect()), folder)
     else:
+        from fhirflow.views.connect import snowflake_connection
         from fhirflow.views.engines import SnowflakeEngine
-        from fhirflow.warehouse import open_warehouse
 
-        warehouse = open_warehouse(_settings(), "snowflake")
+        con = snowflake_connection(_settings())
         try:
-            result = run_suite(SnowflakeEngine(warehouse.con), folder)  # type: ignore[attr-defined]
+            result = run_suite(SnowflakeEngine(con), folder)
         finally:
-            warehouse.close()
+            con.close()
     if report_path is not None:
         report_path.write_text(json.dumps(result.report(), indent=2) + "\n")
     for failed in (r for r in result.results if not r.passed):

@@ -166,11 +166,15 @@ class Planner:
 
         def below(node: Val, depth: int) -> str:
             kids, kid_type = children(node)
-            if depth == REPEAT_DEPTH:
-                message = f"{select.where}.repeat: data nested deeper than {REPEAT_DEPTH} levels"
-                return d.fail_if(f"{d.list_len(kids)} > 0", message, d.empty_list(), is_list=True)
             var = d.fresh()
-            sub = below(json_scalar(var, kid_type), depth + 1)
+            kid = json_scalar(var, kid_type)
+            if depth < REPEAT_DEPTH:
+                sub = below(kid, depth + 1)
+            else:
+                grandchildren, _type = children(kid)
+                message = f"{select.where}.repeat: data nested deeper than {REPEAT_DEPTH} levels"
+                sub = d.fail_if(f"{d.list_len(grandchildren)} > 0", message, d.empty_list(),
+                                is_list=True)
             return d.list_flatmap(kids, var, d.list_prepend(var, sub))
 
         _first, first_type = children(ctx.focus)

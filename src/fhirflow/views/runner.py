@@ -96,8 +96,7 @@ def run_files(view: View | dict, inputs: list[Path], fmt: str = "ndjson",
 
     _check_format(fmt, out_path)
     compiled = compile_view(view, "duckdb", Source("resources"))
-    # UTC, so timestamps tagged `TIMESTAMP WITH TIME ZONE` print the same on every machine.
-    con = duckdb.connect(config={"TimeZone": "UTC"})
+    con = duckdb.connect()
     try:
         loaded = load_resources(con, inputs)
         rows = _guarded(lambda: _duckdb_out(con, compiled.sql, compiled, fmt, out_path,
@@ -109,7 +108,7 @@ def run_files(view: View | dict, inputs: list[Path], fmt: str = "ndjson",
 
 def run_warehouse(settings: Settings, view: View | dict, fmt: str = "ndjson",
                   out_path: Path | None = None, stream: IO[str] | None = None) -> RunResult:
-    from fhirflow.warehouse import open_warehouse
+    from fhirflow.views.connect import duckdb_connection, snowflake_connection
 
     _check_format(fmt, out_path)
     dialect = settings.warehouse
@@ -117,9 +116,7 @@ def run_warehouse(settings: Settings, view: View | dict, fmt: str = "ndjson",
     table = "staging.base_fhir_entries"
     prefix = _NEWEST.format(table=table, type="'" + compiled.view.resource + "'")
     sql = prefix + compiled.sql
-    warehouse = open_warehouse(settings, read_only=True)
-    # Both warehouses keep their DB-API connection as `.con`; a view is one query on it.
-    con = warehouse.con  # type: ignore[attr-defined]
+    con = duckdb_connection(settings) if dialect == "duckdb" else snowflake_connection(settings)
     try:
         if dialect == "duckdb":
             rows = _guarded(lambda: _duckdb_out(con, sql, compiled, fmt, out_path,
@@ -128,7 +125,7 @@ def run_warehouse(settings: Settings, view: View | dict, fmt: str = "ndjson",
             rows = _guarded(lambda: _snowflake_out(con, sql, compiled, fmt, out_path,
                                                    stream or sys.stdout))
     finally:
-        warehouse.close()
+        con.close()
     return RunResult(rows, compiled.names)
 
 
