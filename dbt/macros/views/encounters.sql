@@ -11,18 +11,18 @@
 {% macro duckdb__view_encounters() -%}
 {% raw %}select
     json_extract_string(_resource, '$.id') as "encounter_id",
-    coalesce(case when nullif(regexp_extract(json_extract_string(_resource, '$.subject.reference'), '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[A-Za-z0-9.-]{1,64})?$', 2), '') = 'Patient' then nullif(regexp_extract(json_extract_string(_resource, '$.subject.reference'), '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[A-Za-z0-9.-]{1,64})?$', 3), '') end, case when coalesce(json_extract_string(_resource, '$.subject.type'), 'Patient') = 'Patient' then nullif(regexp_extract(json_extract_string(_resource, '$.subject.reference'), '^urn:uuid:([A-Za-z0-9.-]{1,64})$', 1), '') end) as "patient_id",
+    list_transform([json_extract(_resource, '$.subject')], lambda let_1: list_transform([json_extract_string(let_1, '$.reference')], lambda let_2: (case when let_2 like 'urn:uuid:%' then case when coalesce(json_extract_string(let_1, '$.type'), 'Patient') = 'Patient' then nullif(substr(let_2, 10), '') end else case when nullif(regexp_extract(let_2, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 2), '') = 'Patient' then nullif(regexp_extract(let_2, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 3), '') end end))[1])[1] as "patient_id",
     json_extract_string(_resource, '$.status') as "status",
     json_extract_string(_resource, '$.class.code') as "class_code",
-    json_extract_string(json_extract(_resource, '$.type[*].coding[*]')[1], '$.code') as "type_code",
-    json_extract_string(json_extract(_resource, '$.type[*].coding[*]')[1], '$.display') as "type_display",
-    json_extract_string(json_extract(_resource, '$.reasonCode[*].coding[*]')[1], '$.code') as "reason_code",
-    json_extract_string(json_extract(_resource, '$.reasonCode[*].coding[*]')[1], '$.display') as "reason_display",
+    json_extract_string(_resource, '$.type[0].coding[0].code') as "type_code",
+    json_extract_string(_resource, '$.type[0].coding[0].display') as "type_display",
+    json_extract_string(_resource, '$.reasonCode[0].coding[0].code') as "reason_code",
+    json_extract_string(_resource, '$.reasonCode[0].coding[0].display') as "reason_display",
     json_extract_string(_resource, '$.period.start') as "start_at",
     json_extract_string(_resource, '$.period.end') as "end_at",
     try_cast(json_extract_string(_resource, '$.period.start') as timestamptz) as "start_instant",
-    json_extract_string(json_extract(_resource, '$.participant[*].individual.reference')[1], '$') as "practitioner_reference",
-    json_extract_string(json_extract(_resource, '$.location[*].location.reference')[1], '$') as "location_reference",
+    json_extract_string(_resource, '$.participant[0].individual.reference') as "practitioner_reference",
+    json_extract_string(_resource, '$.location[0].location.reference') as "location_reference",
     json_extract_string(_resource, '$.serviceProvider.reference') as "organization_reference"
 from (select resource as _resource from resources where resource_type = 'Encounter') as view_rows{% endraw %}
 {%- endmacro %}
@@ -30,18 +30,18 @@ from (select resource as _resource from resources where resource_type = 'Encount
 {% macro snowflake__view_encounters() -%}
 {% raw %}select
     r.resource:id::varchar as encounter_id,
-    coalesce(case when regexp_substr(r.resource:subject.reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[A-Za-z0-9.-]{1,64})?$', 1, 1, 'e', 2) = 'Patient' then regexp_substr(r.resource:subject.reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[A-Za-z0-9.-]{1,64})?$', 1, 1, 'e', 3) end, case when coalesce(r.resource:subject.type::varchar, 'Patient') = 'Patient' then regexp_substr(r.resource:subject.reference::varchar, '^urn:uuid:([A-Za-z0-9.-]{1,64})$', 1, 1, 'e', 1) end) as patient_id,
+    (case when r.resource:subject:reference::varchar like 'urn:uuid:%' then case when coalesce(r.resource:subject:type::varchar, 'Patient') = 'Patient' then nullif(substr(r.resource:subject:reference::varchar, 10), '') end else case when regexp_substr(r.resource:subject:reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 1, 1, 'e', 2) = 'Patient' then regexp_substr(r.resource:subject:reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 1, 1, 'e', 3) end end) as patient_id,
     r.resource:status::varchar as status,
     r.resource:class.code::varchar as class_code,
-    get(reduce(to_array(r.resource:type), array_construct(), (acc_3, fp_2) -> array_cat(acc_3, coalesce(coalesce(to_array(fp_2:coding), array_construct()), array_construct()))), 0):code::varchar as type_code,
-    get(reduce(to_array(r.resource:type), array_construct(), (acc_5, fp_4) -> array_cat(acc_5, coalesce(coalesce(to_array(fp_4:coding), array_construct()), array_construct()))), 0):display::varchar as type_display,
-    get(reduce(to_array(r.resource:reasonCode), array_construct(), (acc_7, fp_6) -> array_cat(acc_7, coalesce(coalesce(to_array(fp_6:coding), array_construct()), array_construct()))), 0):code::varchar as reason_code,
-    get(reduce(to_array(r.resource:reasonCode), array_construct(), (acc_9, fp_8) -> array_cat(acc_9, coalesce(coalesce(to_array(fp_8:coding), array_construct()), array_construct()))), 0):display::varchar as reason_display,
+    r.resource:type[0].coding[0].code::varchar as type_code,
+    r.resource:type[0].coding[0].display::varchar as type_display,
+    r.resource:reasonCode[0].coding[0].code::varchar as reason_code,
+    r.resource:reasonCode[0].coding[0].display::varchar as reason_display,
     r.resource:period."start"::varchar as start_at,
     r.resource:period.end::varchar as end_at,
     try_cast(r.resource:period."start"::varchar as timestamp_tz) as start_instant,
-    get(filter(transform(to_array(r.resource:participant), fp_10 -> fp_10:individual.reference), fp_11 -> fp_11 is not null), 0)::varchar as practitioner_reference,
-    get(filter(transform(to_array(r.resource:location), fp_12 -> fp_12:location.reference), fp_13 -> fp_13 is not null), 0)::varchar as location_reference,
+    r.resource:participant[0].individual.reference::varchar as practitioner_reference,
+    r.resource:location[0].location.reference::varchar as location_reference,
     r.resource:serviceProvider.reference::varchar as organization_reference
 from resources as r
 where r.resource_type = 'Encounter'{% endraw %}

@@ -36,26 +36,30 @@ def boundary(c: ExprCompiler, focus: Val, low: bool, scope: Scope) -> Val:
     d = c.d
     kind = focus.kind
     if kind in ("integer", "decimal"):
-        text = c.as_typed(focus, "string", scope)
-        half = f"(0.5 / {d.power10(d.decimal_places(text))})"
-        value = f"cast({text} as double)"
-        return typed(f"({value} {'-' if low else '+'} {half})", "decimal", "decimal")
+        def moved(text: str) -> str:
+            half = f"(0.5 / {d.power10(d.decimal_places(text))})"
+            return f"(cast({text} as double) {'-' if low else '+'} {half})"
+
+        return typed(d.bind(c.as_typed(focus, "string", scope), moved), "decimal", "decimal")
     if kind not in ("date", "datetime", "time"):
         raise c.error(scope, f"{'low' if low else 'high'}Boundary() needs a decimal, date, "
                              f"dateTime, instant, time or Period, got {focus.fhir_type or kind}")
-    text = c.as_typed(focus, "string", scope)
+    value = c.as_typed(focus, "string", scope)
     if kind == "date":
-        return typed(_date(d, text, low), "date", "date")
+        return typed(d.bind(value, lambda text: _date(d, text, low)), "date", "date")
     if kind == "time":
-        return typed(f"(case when {text} is null then null else {_time(text, low)} end)",
-                     "time", "time")
-    date_part = d.regex_group(text, _DATE, 1)
-    time_part = d.regex_group(text, _TIME_IN_DATETIME, 1)
-    zone = d.regex_group(text, _ZONE, 1)
+        return typed(d.bind(value, lambda text: f"(case when {text} is null then null else "
+                                                f"{_time(text, low)} end)"), "time", "time")
     default_zone = "'+14:00'" if low else "'-12:00'"
-    sql = (f"(case when {text} is null then null else {_date(d, date_part, low)} || 'T' || "
-           f"{_time(time_part, low)} || coalesce({zone}, {default_zone}) end)")
-    return typed(sql, "datetime", "dateTime")
+
+    def filled(text: str) -> str:
+        date_part = d.regex_group(text, _DATE, 1)
+        time_part = d.regex_group(text, _TIME_IN_DATETIME, 1)
+        zone = d.regex_group(text, _ZONE, 1)
+        return (f"(case when {text} is null then null else {_date(d, date_part, low)} || 'T' || "
+                f"{_time(time_part, low)} || coalesce({zone}, {default_zone}) end)")
+
+    return typed(d.bind(value, filled), "datetime", "dateTime")
 
 
 def _date(d: Dialect, text: str, low: bool) -> str:

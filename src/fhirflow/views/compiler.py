@@ -69,6 +69,6 @@ def compile_view(doc: Any, dialect: str = "duckdb", source: Source | None = None
             types = {wide}
         outputs.append(OutputColumn(column.name, types.pop(), entries[0].kind,
                                     column.collection, column.type, column.description))
-    sql = render(d, plan, source, view.resource, names)
+    sql = render(d, plan, source, view.resource, names, compiler.shared)
     return CompiledView(view, dialect, sql, tuple(outputs))
 

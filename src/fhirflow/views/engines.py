@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from fhirflow.views.compiler import CompiledView
-from fhirflow.views.dialects import Snowflake
+from fhirflow.views.sql_snowflake import Snowflake
 from fhirflow.views.render import Source
 
 _JSON_KINDS = ("json", "list")

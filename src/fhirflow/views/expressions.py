@@ -15,7 +15,6 @@ from fhirflow.views.dialects import Dialect
 from fhirflow.views.fhir_model import FhirModel
 from fhirflow.views.values import (
     EMPTY,
-    PRIMITIVE_KINDS,
     Path,
     Step,
     Val,
@@ -38,6 +37,7 @@ class Scope:
     row_index: str
     where: str
     text: str
+    in_lambda: bool = False  # inside a where()/select() criterion, over a lambda parameter
 
 
 class ExprCompiler:
@@ -47,12 +47,24 @@ class ExprCompiler:
         self.model = model
         self.resource_type = resource_type
         self.constants = constants
+        # Filtered collections computed on a row (not inside a lambda): several columns
+        # often filter the same one (name.where(use = 'official') for three name parts).
+        self.shared: set[str] = set()
+        self._compiled: dict[tuple, Val] = {}
 
     def error(self, scope: Scope, message: str) -> InvalidViewError:
         return InvalidViewError(scope.where, f"`{scope.text}`: {message}")
 
     # ---------------------------------------------------------------- dispatch
     def compile(self, node: fp.Node, scope: Scope) -> Val:
+        # The same subexpression on the same focus compiles to the same SQL, so columns that
+        # repeat one (three parts of the official name) can share it (render._hoist).
+        key = (node, scope.focus, scope.row_index, scope.in_lambda)
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(node, scope)
+        return self._compiled[key]
+
+    def _compile(self, node: fp.Node, scope: Scope) -> Val:
         from fhirflow.views import functions
 
         if isinstance(node, fp.Literal):
@@ -96,7 +108,7 @@ class ExprCompiler:
         if kind == "decimal":
             return typed(f"cast({text or repr(value)} as double)", "decimal", "decimal")
         fhir_type = {"date": "date", "datetime": "dateTime", "time": "time"}.get(kind, "string")
-        return typed(self.d.string(str(value)), kind, fhir_type)
+        return replace(typed(self.d.string(str(value)), kind, fhir_type), value=str(value))
 
     def constant(self, name: str, scope: Scope) -> Val:
         if name == "rowIndex":
@@ -175,17 +187,25 @@ class ExprCompiler:
         if index.kind != "integer":
             raise self.error(scope, "an indexer must be an integer")
         literal = index.sql if index.typed and index.sql.isdigit() else None
-        path = base.path
-        if (literal is not None and base.choice is None and path is not None and path.steps
-                and path.steps[-1].array and path.steps[-1].index is None
-                and not Path(path.base, path.base_is_list, path.steps[:-1]).may_repeat):
-            last = replace(path.steps[-1], index=int(literal))
-            return replace(base, path=replace(path, steps=(*path.steps[:-1], last)), many=False)
+        if literal is not None and (indexed := self.index_path(base, int(literal))) is not None:
+            return indexed
         if not base.is_list and base.path is None and not base.many:
             return self.materialize(base) if literal == "0" else EMPTY
         items = self.as_list(base)
         position = self.as_typed(index, "integer", scope)
         return Val(self.d.list_item(items, position), base.kind, base.fhir_type)
+
+    @staticmethod
+    def index_path(base: Val, position: int) -> Val | None:
+        """`a.b[n]` as one path step when `a` holds one value, so that b's items are b's
+        array in order; None when the collection spans several arrays."""
+        path = base.path
+        if (base.choice is not None or path is None or not path.steps
+                or not path.steps[-1].array or path.steps[-1].index is not None
+                or Path(path.base, path.base_is_list, path.steps[:-1]).may_repeat):
+            return None
+        last = replace(path.steps[-1], index=position)
+        return replace(base, path=replace(path, steps=(*path.steps[:-1], last)), many=False)
 
     # ----------------------------------------------------------- conversions
     def materialize(self, v: Val) -> Val:
@@ -214,7 +234,8 @@ class ExprCompiler:
         if v.is_list:
             if not v.many:
                 return self.d.list_first(v.sql)
-            return self.d.singleton(v.sql, f"{scope.where} `{scope.text}` gives several values")
+            return self.d.singleton(v.sql, "a FHIRPath operand gives several values where one "
+                                           "is expected")
         return self.d.to_json(v.sql) if v.typed else v.sql
 
     def as_typed(self, v: Val, kind: str, scope: Scope) -> str:
@@ -225,16 +246,11 @@ class ExprCompiler:
             if v.kind == "decimal" and kind == "string":
                 json = self.d.path_scalar(v.path.base, v.path.steps, None)
                 return self.d.json_text(json)
-            return self.d.path_scalar(v.path.base, v.path.steps, self._extract_kind(v, kind))
+            return self.d.path_scalar(v.path.base, v.path.steps, kind)
         v = self.materialize(v)
         if v.typed:
             return self.convert(v.sql, v.kind, kind)
-        return self.d.json_to(self._extract_kind(v, kind), self.as_json(v, scope))
-
-    @staticmethod
-    def _extract_kind(v: Val, kind: str) -> str:
-        # A JSON number read as text keeps its written form; read as a number otherwise.
-        return kind
+        return self.d.json_to(kind, self.as_json(v, scope))
 
     def convert(self, sql: str, source: str, target: str) -> str:
         if source == target or (source in _TEXTUAL and target in _TEXTUAL):
@@ -271,4 +287,3 @@ class ExprCompiler:
 
 _SQL_SCALAR = {"boolean": "boolean", "integer": "bigint", "decimal": "double",
                "string": "varchar"}
-__all__ = ["PRIMITIVE_KINDS", "ExprCompiler", "Scope"]

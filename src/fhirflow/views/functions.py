@@ -27,8 +27,8 @@ _NULL_BOOL = "cast(null as boolean)"
 # The literal reference forms getReferenceKey() reads: [base/]Type/id[/_history/v] and
 # urn:uuid:<id>, the form Synthea's bundles use. Regular expressions over reference text,
 # not over FHIRPath.
-_LITERAL_REF = r"(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]{1,64})(/_history/[A-Za-z0-9.-]{1,64})?$"
-_URN_UUID = r"^urn:uuid:([A-Za-z0-9.-]{1,64})$"
+_LITERAL_REF = r"(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$"
+_URN_PREFIX = "urn:uuid:"
 
 
 def _arity(c: ExprCompiler, scope: Scope, name: str, args: tuple, allowed: tuple[int, ...]) -> None:
@@ -44,7 +44,7 @@ def _focus(base: Val | None, scope: Scope) -> Val:
 def _lambda_scope(scope: Scope, item: Val) -> Scope:
     from fhirflow.views.expressions import Scope
 
-    return Scope(item, scope.resource, scope.row_index, scope.where, scope.text)
+    return Scope(item, scope.resource, scope.row_index, scope.where, scope.text, in_lambda=True)
 
 
 def _item(c: ExprCompiler, v: Val, var: str) -> Val:
@@ -57,7 +57,14 @@ def where(c: ExprCompiler, base: Val, criteria: fp.Node, scope: Scope) -> Val:
     items = c.as_list(base)
     var = c.d.fresh()
     test = c.condition(c.compile(criteria, _lambda_scope(scope, _item(c, base, var))), scope)
-    return json_list(c.d.list_filter(items, var, test), base.fhir_type, base.kind, many=base.many)
+    return _shared(c, scope, json_list(c.d.list_filter(items, var, test), base.fhir_type,
+                                       base.kind, many=base.many))
+
+
+def _shared(c: ExprCompiler, scope: Scope, value: Val) -> Val:
+    if not scope.in_lambda:
+        c.shared.add(value.sql)
+    return value
 
 
 def exists(c: ExprCompiler, base: Val) -> str:
@@ -89,6 +96,8 @@ def call(c: ExprCompiler, name: str, base: Val | None, args: tuple[fp.Node, ...]
         return typed(sql, "integer", "integer")
     if name in ("first", "last", "single"):
         _arity(c, scope, name, args, (0,))
+        if name == "first" and (indexed := c.index_path(focus, 0)) is not None:
+            return indexed
         v = c.materialize(focus)
         if not v.is_list:
             return v
@@ -123,7 +132,8 @@ def call(c: ExprCompiler, name: str, base: Val | None, args: tuple[fp.Node, ...]
         var = c.d.fresh()
         item = c.navigate(json_scalar(var, "Extension"), "url")
         test = f"({c.as_typed(item, 'string', scope)} = {url.sql})"
-        return json_list(c.d.list_filter(c.as_list(extensions), var, test), "Extension")
+        return _shared(c, scope, json_list(c.d.list_filter(c.as_list(extensions), var, test),
+                                           "Extension"))
     if name == "select":
         _arity(c, scope, name, args, (1,))
         items = c.as_list(focus)
@@ -165,22 +175,33 @@ def reference_key(c: ExprCompiler, focus: Val, wanted: str | None, scope: Scope)
     if focus.is_empty:
         return EMPTY
     d = c.d
-    var = d.fresh()
-    item = json_scalar(var, focus.fhir_type or "Reference") if focus.many else focus
-    ref = c.as_typed(c.navigate(item, "reference"), "string", scope)
-    declared = c.as_typed(c.navigate(item, "type"), "string", scope)
-    literal_id = d.regex_group(ref, _LITERAL_REF, 3)
-    urn_id = d.regex_group(ref, _URN_UUID, 1)
-    if wanted is None:
-        key = f"coalesce({literal_id}, {urn_id})"
-    else:
-        literal_type = d.regex_group(ref, _LITERAL_REF, 2)
-        want = d.string(wanted)
-        key = (f"coalesce(case when {literal_type} = {want} then {literal_id} end, "
-               f"case when coalesce({declared}, {want}) = {want} then {urn_id} end)")
     if not focus.many:
-        return typed(key, "string", "string")
+        # Read the Reference once; its parts then come from the small object, not the resource.
+        return typed(d.bind(c.as_json(focus, scope), lambda ref_json: _key(
+            c, json_scalar(ref_json, focus.fhir_type or "Reference"), wanted, scope)),
+            "string", "string")
+    var = d.fresh()
+    key = _key(c, json_scalar(var, focus.fhir_type or "Reference"), wanted, scope)
     return json_list(d.list_map(c.as_list(focus), var, d.to_json(key)), "string", "string")
+
+
+def _key(c: ExprCompiler, item: Val, wanted: str | None, scope: Scope) -> str:
+    d = c.d
+    declared = c.as_typed(c.navigate(item, "type"), "string", scope)
+
+    def key_of(ref: str) -> str:
+        literal_id = d.regex_group(ref, _LITERAL_REF, 3)
+        urn_id = f"nullif(substr({ref}, {len(_URN_PREFIX) + 1}), '')"
+        if wanted is None:
+            urn, literal = urn_id, literal_id
+        else:
+            want = d.string(wanted)
+            urn = f"case when coalesce({declared}, {want}) = {want} then {urn_id} end"
+            literal = (f"case when {d.regex_group(ref, _LITERAL_REF, 2)} = {want} "
+                       f"then {literal_id} end")
+        return f"(case when {ref} like '{_URN_PREFIX}%' then {urn} else {literal} end)"
+
+    return d.bind(c.as_typed(c.navigate(item, "reference"), "string", scope), key_of)
 
 
 def type_operator(c: ExprCompiler, op: str, value: Val, type_name: str, scope: Scope) -> Val:
@@ -234,6 +255,8 @@ def binary(c: ExprCompiler, op: str, left_node: fp.Node, right_node: fp.Node,
     if op == "&":
         a, b = c.as_typed(left, "string", scope), c.as_typed(right, "string", scope)
         return typed(f"(coalesce({a}, '') || coalesce({b}, ''))", "string", "string")
+    if op == "+" and isinstance(left.value, str) and isinstance(right.value, str):
+        return c.literal("string", left.value + right.value)  # two constants: joined once here
     return _arithmetic(c, op, left, right, scope)
 
 

@@ -54,40 +54,65 @@ def load_resources(con: Any, paths: Iterable[Path], table: str = "resources") ->
     if not json_files and not ndjson_files:
         raise FhirflowError("no .json, .ndjson or .jsonl files in the input")
     result = LoadedInput(files=len(json_files) + len(ndjson_files))
-    parts = []
-    if json_files:
-        con.execute(f"create or replace temp table _fhirflow_docs as select filename, content, "
-                    f"size from read_text({_sql_list(json_files)})")
-        invalid = con.execute("select filename from _fhirflow_docs "
-                              "where not json_valid(content) order by filename").fetchall()
-        result.skipped = [row[0] for row in invalid]
-        parts.append("select content::json as item from _fhirflow_docs where json_valid(content) "
-                     "and json_type(content::json) = 'OBJECT'")
-        parts.append("select unnest(cast(content::json as json[])) as item from _fhirflow_docs "
-                     "where json_valid(content) and json_type(content::json) = 'ARRAY'")
-        result.bytes += con.execute("select coalesce(sum(size), 0) from _fhirflow_docs").fetchone()[0]
-    if ndjson_files:
-        parts.append(f"select json as item from read_json_objects({_sql_list(ndjson_files)}, "
-                     "format = 'newline_delimited', ignore_errors = true)")
-        result.bytes += sum(f.stat().st_size for f in ndjson_files)
-    items = " union all ".join(parts)
-    con.execute(f"""
-        create or replace table {table} as
-        with items as ({items}),
-        typed as (
-            select item, json_extract_string(item, '$.resourceType') as item_type from items
-        ),
-        resources as (
-            select item as resource from typed where item_type is not null and item_type <> 'Bundle'
-            union all
-            select unnest(json_extract(item, '$.entry[*].resource')) as resource
-            from typed where item_type = 'Bundle'
-        )
-        select resource, json_extract_string(resource, '$.resourceType') as resource_type
-        from resources
-        where json_type(resource) = 'OBJECT'
-          and json_extract_string(resource, '$.resourceType') is not null
-    """)
-    con.execute("drop table if exists _fhirflow_docs")
+    result.bytes = sum(f.stat().st_size for f in (*json_files, *ndjson_files))
+    try:
+        # Most inputs are all valid JSON: read them without a separate validating pass.
+        con.execute(_load_sql(table, json_files, ndjson_files, validate=False))
+    except Exception as exc:  # DuckDB's error for a file that is not JSON
+        if "json" not in str(exc).lower():
+            raise
+        con.execute(_load_sql(table, json_files, ndjson_files, validate=True))
+        if json_files:
+            invalid = con.execute(f"select filename from read_text({_sql_list(json_files)}) "
+                                  "where not json_valid(content) order by filename").fetchall()
+            result.skipped = [row[0] for row in invalid]
     result.resources = con.execute(f"select count(*) from {table}").fetchone()[0]
     return result
+
+
+def _load_sql(table: str, json_files: list[Path], ndjson_files: list[Path], *,
+              validate: bool) -> str:
+    parts = []
+    if json_files:
+        valid = "where json_valid(content)" if validate else ""
+        # One parse of each file gives its resourceType and its Bundle entries.
+        parts.append(f"""
+            docs as (
+                select content, json_extract(content, ['$.resourceType', '$.entry']) as head
+                from read_text({_sql_list(json_files)}) {valid}
+            ),
+            file_items as (
+                select unnest(cast(json_extract(head[2], '$[*].resource') as json[])) as resource
+                from docs where json_extract_string(head[1], '$') = 'Bundle'
+                union all
+                select content::json as resource
+                from docs where json_extract_string(head[1], '$') <> 'Bundle'
+                union all
+                select unnest(cast(content::json as json[])) as resource
+                from docs where head[1] is null and json_type(content::json) = 'ARRAY'
+            )""")
+    if ndjson_files:
+        parts.append(f"""
+            lines as (
+                select json as line from read_json_objects({_sql_list(ndjson_files)},
+                    format = 'newline_delimited', ignore_errors = true)
+            ),
+            line_items as (
+                select unnest(cast(json_extract(line, '$.entry[*].resource') as json[]))
+                    as resource
+                from lines where json_extract_string(line, '$.resourceType') = 'Bundle'
+                union all
+                select line as resource
+                from lines where json_extract_string(line, '$.resourceType') <> 'Bundle'
+            )""")
+    sources = " union all ".join(
+        f"select resource from {name}" for name, wanted in
+        (("file_items", json_files), ("line_items", ndjson_files)) if wanted)
+    return f"""
+        create or replace table {table} as
+        with {", ".join(parts)},
+        resources as ({sources})
+        select resource, json_extract_string(resource, '$.resourceType') as resource_type
+        from resources
+        where json_type(resource) = 'OBJECT' and json_extract_string(resource, '$.resourceType') is not null
+    """

@@ -41,15 +41,32 @@ def _type_filter(dialect: Dialect, source: Source, resource_type: str, alias: st
 
 
 def render(dialect: Dialect, plan: Plan, source: Source, resource_type: str,
-           names: list[str]) -> str:
+           names: list[str], shared: set[str] | None = None) -> str:
     columns = [f"{column_sql(plan.entries[name])} as {dialect.quote(name)}" for name in names]
     if dialect.name == "duckdb":
-        return _duckdb(dialect, plan, source, resource_type, columns)
+        columns, hoisted = _hoist(columns, shared or set())
+        return _duckdb(dialect, plan, source, resource_type, columns, hoisted)
     return _snowflake(dialect, plan, source, resource_type, columns)
 
 
+def _hoist(columns: list[str], shared: set[str]) -> tuple[list[str], list[str]]:
+    """Compute once what several columns repeat: DuckDB would parse the JSON each time.
+
+    Only filtered collections computed on the row qualify (they refer to no lambda
+    parameter), and none that can raise: hoisted, they run for every row.
+    """
+    hoisted: list[str] = []
+    for sql in sorted(shared, key=len, reverse=True):
+        if "error(" in sql or sum(col.count(sql) for col in columns) < 2:
+            continue
+        name = f"_h{len(hoisted) + 1}"
+        hoisted.append(f"{sql} as {name}")
+        columns = [col.replace(sql, name) for col in columns]
+    return columns, hoisted
+
+
 def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
-            columns: list[str]) -> str:
+            columns: list[str], hoisted: list[str]) -> str:
     where = [_type_filter(d, source, resource_type, ""), *plan.filters]
     sql = (f"select {source.resource_column} as _resource from {source.table} "
            f"where {' and '.join(where)}")
@@ -59,15 +76,17 @@ def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
             sql = f"select *, unnest(range({step.branches})) as _u{step.id} from ({sql}) as {alias}"
         else:
             items = f"_l{step.id}"
-            sql = f"select *, {step.items} as {items} from ({sql}) as {alias}a"
+            # An inactive step's collection is never read: do not compute it.
+            listed = f"case when {step.gate} then {step.items} end" if step.gate else step.items
+            sql = f"select *, {listed} as {items} from ({sql}) as {alias}a"
             if step.outer:
-                active = f"({step.gate}) and " if step.gate else ""
-                items = (f"case when {active}len({items}) > 0 then {items} "
-                         f"else [null]::json[] end")
+                items = f"case when len({items}) > 0 then {items} else [null]::json[] end"
             sql = (f"select * exclude (_l{step.id}), unnest({items}) as _v{step.id}, "
                    f"unnest(range(len({items}))) as _i{step.id} from ({sql}) as {alias}")
         if plan.after.get(step.id):
             sql = f"select * from ({sql}) as {alias}w where {' and '.join(plan.after[step.id])}"
+    if hoisted:
+        sql = f"select *, {', '.join(hoisted)} from ({sql}) as shared"
     return "select\n    " + ",\n    ".join(columns) + f"\nfrom ({sql}) as view_rows"
 
 

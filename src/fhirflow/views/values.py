@@ -28,9 +28,6 @@ SYSTEM_TYPES = {
     "String": "string", "Boolean": "boolean", "Integer": "integer", "Decimal": "decimal",
     "Date": "date", "DateTime": "dateTime", "Time": "time", "Long": "integer64",
 }
-PRIMITIVE_KINDS = frozenset({"string", "boolean", "integer", "decimal", "date", "datetime",
-                             "time"})
-
 
 def kind_of(fhir_type: str | None) -> str:
     """The FHIRPath kind of a FHIR type: how its values are compared and output."""
@@ -87,6 +84,7 @@ class Val:
     typed:     (scalars) sql is a typed SQL value (VARCHAR, BOOLEAN...), not JSON
     path:      pending navigation, materialised by the dialect when needed
     choice:    a choice element (`value[x]`) waiting for ofType(); `path` leads to its parent
+    value:     the Python value of a literal or a constant (for folding)
     """
 
     sql: str
@@ -97,6 +95,7 @@ class Val:
     typed: bool = False
     path: Path | None = None
     choice: Element | None = None
+    value: object = None  # the Python value of a literal or constant
 
     @property
     def is_empty(self) -> bool:
