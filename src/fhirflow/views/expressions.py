@@ -51,6 +51,7 @@ class ExprCompiler:
         # often filter the same one (name.where(use = 'official') for three name parts).
         self.shared: set[str] = set()
         self._compiled: dict[tuple, Val] = {}
+        self._on_row = True  # compiling on the row itself, not inside a lambda
 
     def error(self, scope: Scope, message: str) -> InvalidViewError:
         return InvalidViewError(scope.where, f"`{scope.text}`: {message}")
@@ -61,7 +62,11 @@ class ExprCompiler:
         # repeat one (three parts of the official name) can share it (render._hoist).
         key = (node, scope.focus, scope.row_index, scope.in_lambda)
         if key not in self._compiled:
-            self._compiled[key] = self._compile(node, scope)
+            outer, self._on_row = self._on_row, not scope.in_lambda
+            try:
+                self._compiled[key] = self._compile(node, scope)
+            finally:
+                self._on_row = outer
         return self._compiled[key]
 
     def _compile(self, node: fp.Node, scope: Scope) -> Val:
@@ -214,7 +219,10 @@ class ExprCompiler:
         if v.path is None:
             return v
         if v.path.may_repeat:
-            return Val(self.d.path_list(v.path), v.kind, v.fhir_type, is_list=True, many=v.many)
+            items = self.d.path_list(v.path)
+            if self._on_row:
+                self.shared.add(items)
+            return Val(items, v.kind, v.fhir_type, is_list=True, many=v.many)
         sql = self.d.path_scalar(v.path.base, v.path.steps, None)
         return Val(sql, v.kind, v.fhir_type)
 
