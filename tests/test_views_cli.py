@@ -204,3 +204,18 @@ def test_suite_command_on_snowflake(tmp_path: Path, clean_env: pytest.MonkeyPatc
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "snowflake: 3/3 tests passed"
     assert os.path.getsize(report) > 0
+
+
+def test_run_over_a_warehouse_not_transformed_yet(tmp_path: Path, view_file: Path,
+                                                 clean_env: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    duckdb.connect(str(home / "warehouse.duckdb")).close()
+    clean_env.setenv("FHIRFLOW_HOME", str(home))
+    result = invoke("run", view_file)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: the warehouse has no staging.base_fhir_entries yet; "
+                                     "run `fhirflow transform` (or give --input)")
+    clean_env.setenv("FHIRFLOW_HOME", str(tmp_path / "nowhere"))
+    result = invoke("run", view_file)
+    assert result.exit_code == 1 and "no warehouse at" in result.stderr

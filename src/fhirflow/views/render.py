@@ -55,14 +55,16 @@ def _hoist(columns: list[str], shared: set[str]) -> tuple[list[str], list[str]]:
     Only filtered collections computed on the row qualify (they refer to no lambda
     parameter), and none that can raise: hoisted, they run for every row.
     """
-    hoisted: list[str] = []
+    defined: list[tuple[str, str]] = []  # (name, sql), longest first
     for sql in sorted(shared, key=len, reverse=True):
-        if "error(" in sql or sum(col.count(sql) for col in columns) < 2:
+        texts = columns + [text for _name, text in defined]
+        if "error(" in sql or sum(text.count(sql) for text in texts) < 2:
             continue
-        name = f"_h{len(hoisted) + 1}"
-        hoisted.append(f"{sql} as {name}")
+        name = f"_h{len(defined) + 1}"
         columns = [col.replace(sql, name) for col in columns]
-    return columns, hoisted
+        defined = [(n, text.replace(sql, name)) for n, text in defined] + [(name, sql)]
+    # A shorter one can only sit inside a longer one: compute the shortest first.
+    return columns, [f"{text} as {name}" for name, text in reversed(defined)]
 
 
 def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
@@ -85,8 +87,8 @@ def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
                    f"unnest(range(len({items}))) as _i{step.id} from ({sql}) as {alias}")
         if plan.after.get(step.id):
             sql = f"select * from ({sql}) as {alias}w where {' and '.join(plan.after[step.id])}"
-    if hoisted:
-        sql = f"select *, {', '.join(hoisted)} from ({sql}) as shared"
+    for n, definition in enumerate(hoisted):
+        sql = f"select *, {definition} from ({sql}) as shared{n}"
     return "select\n    " + ",\n    ".join(columns) + f"\nfrom ({sql}) as view_rows"
 
 

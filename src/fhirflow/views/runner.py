@@ -170,4 +170,8 @@ def _guarded(action: Any) -> int:
     except (FhirflowError, BrokenPipeError):
         raise
     except Exception as exc:  # the database's error for the view's query, e.g. several values
-        raise FhirflowError(f"the view failed: {first_line(exc)}") from None
+        message = first_line(exc)
+        if "base_fhir_entries" in message.lower():
+            raise FhirflowError("the warehouse has no staging.base_fhir_entries yet; run "
+                                "`fhirflow transform` (or give --input)") from None
+        raise FhirflowError(f"the view failed: {message}") from None
