@@ -6,7 +6,8 @@ three starter views (patient_demographics: many columns and extension lookups;
 observations: unionAll over components; blood_pressure: a where filter and component
 searches) materialises the compiled view and a hand-written query for the same columns
 (CREATE TABLE AS, so every column is computed), checks that both give the same rows, and
-reports the median of --repeats runs: rows/s, MB/s of the resources read, and the ratio.
+reports medians of --repeats alternating runs: rows/s, MB/s of the resources read, and the
+ratio of the view's time to the hand-written query's (median of the per-pair ratios).
 
     .venv/bin/python benchmarks/bench_views.py [--gb 1.0] [--repeats 3] [--work DIR]
 """
@@ -168,13 +169,26 @@ def generate(target: Path, gigabytes: float) -> tuple[int, int]:
     return patients, written
 
 
-def timed(con: duckdb.DuckDBPyConnection, sql: str, repeats: int) -> float:
-    runs = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        con.execute(f"create or replace temp table bench_out as {sql}")
-        runs.append(time.perf_counter() - started)
-    return statistics.median(runs)
+def timed(con: duckdb.DuckDBPyConnection, sql: str, table: str) -> float:
+    started = time.perf_counter()
+    con.execute(f"create or replace temp table {table} as {sql}")
+    return time.perf_counter() - started
+
+
+def paired(con: duckdb.DuckDBPyConnection, view: str, hand: str,
+           repeats: int) -> tuple[float, float, float]:
+    """Medians of the view's and the hand-written query's times, and of their ratio, from
+    runs that alternate (on a shared machine the load drifts; pairs see the same load)."""
+    view_runs, hand_runs, ratios = [], [], []
+    for i in range(repeats):
+        if i % 2:
+            hand_s, view_s = timed(con, hand, "bench_hand"), timed(con, view, "bench_view")
+        else:
+            view_s, hand_s = timed(con, view, "bench_view"), timed(con, hand, "bench_hand")
+        view_runs.append(view_s)
+        hand_runs.append(hand_s)
+        ratios.append(view_s / hand_s)
+    return statistics.median(view_runs), statistics.median(hand_runs), statistics.median(ratios)
 
 
 def main() -> None:
@@ -202,15 +216,13 @@ def main() -> None:
             compiled = compile_view(view, "duckdb")
             mb = con.execute("select sum(strlen(cast(resource as varchar))) from resources "
                              "where resource_type = ?", [view["resource"]]).fetchone()[0] / 1e6
-            view_s = timed(con, compiled.sql, args.repeats)
-            rows = con.execute("select count(*) from bench_out").fetchone()[0]
-            con.execute("create or replace temp table bench_view as select * from bench_out")
-            hand_s = timed(con, hand, args.repeats)
+            view_s, hand_s, ratio = paired(con, compiled.sql, hand, args.repeats)
+            rows = con.execute("select count(*) from bench_view").fetchone()[0]
             differ = con.execute("select count(*) from ((select * from bench_view except all "
-                                 "select * from bench_out) union all (select * from bench_out "
+                                 "select * from bench_hand) union all (select * from bench_hand "
                                  "except all select * from bench_view))").fetchone()[0]
             note = "" if differ == 0 else f"  ({differ} rows differ!)"
-            print(f"{name:22} {rows:>9,} {view_s:>7.2f} {hand_s:>7.2f} {view_s / hand_s:>6.2f} "
+            print(f"{name:22} {rows:>9,} {view_s:>7.2f} {hand_s:>7.2f} {ratio:>6.2f} "
                   f"{rows / view_s:>10,.0f} {mb / view_s:>7.0f}{note}")
     finally:
         if args.work is None:

@@ -194,7 +194,7 @@ class ExprCompiler:
         literal = index.sql if index.typed and index.sql.isdigit() else None
         if literal is not None and (indexed := self.index_path(base, int(literal))) is not None:
             return indexed
-        if not base.is_list and base.path is None and not base.many:
+        if literal is not None and not base.is_list and base.path is None and not base.many:
             return self.materialize(base) if literal == "0" else EMPTY
         items = self.as_list(base)
         position = self.as_typed(index, "integer", scope)
