@@ -85,6 +85,8 @@ def test_reference_keys(path: str, value: list[str]) -> None:
     ("-(2 * 3)", -6),
     ("name.select(given.first()).join('/')", "Ann/Ann"),
     ("name[1].given[0]", "Ann"),
+    ("gender.first()[0 + 0]", "female"),  # an index computed at run time, on one value
+    ("'abc'[1 - 1]", "abc"),
     ("name.family[1]", "Jones"),
     ("birthDate.lowBoundary()", "1970-06-01"),
     ("birthDate.highBoundary()", "1970-06-30"),
