@@ -68,7 +68,9 @@ def loaded(snowflake_settings: Settings) -> Settings:
 def built(loaded: Settings) -> Any:
     from fhirflow.transform import run_dbt
 
-    return run_dbt(loaded, "build")
+    # fakesnow cannot run the views' FILTER/TRANSFORM/REDUCE over VARIANT: their Snowflake SQL
+    # is checked as text and by sqlglot in tests/test_views_sql.py.
+    return run_dbt(loaded, "build", extra=["--exclude", "tag:views"])
 
 
 def test_dbt_build_on_snowflake_adapter(built: Any) -> None:

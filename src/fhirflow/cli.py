@@ -37,6 +37,7 @@ from fhirflow.config import Settings, load_settings
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.pipeline import plural
 from fhirflow.report.cli import report as report_command
+from fhirflow.views.cli import views as views_command
 
 out = Console()
 err = Console(stderr=True)
@@ -427,6 +428,7 @@ def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
 
 
 main.add_command(report_command)
+main.add_command(views_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

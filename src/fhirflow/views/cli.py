@@ -77,7 +77,8 @@ def run(view: Path, inputs: tuple[Path, ...], fmt: str, out_path: Path | None) -
         result = run_files(doc, list(inputs), fmt, out_path, sys.stdout)
         loaded = result.loaded
         if loaded is not None:
-            note = f"; skipped {len(loaded.skipped)} files that are not JSON" if loaded.skipped else ""
+            note = (f"; skipped {len(loaded.skipped)} files that are not JSON"
+                    if loaded.skipped else "")
             click.echo(f"{result.rows} rows from {loaded.resources} resources in "
                        f"{loaded.files} files{note}", err=True)
     else:

@@ -107,7 +107,8 @@ def _key_columns(view: View) -> set[str]:
 
     if not flat(view.selects):
         return set()
-    return {c.name for c in view.columns if c.path.text.replace(" ", "") in ("getResourceKey()", "id")}
+    keys = ("getResourceKey()", "id")
+    return {c.name for c in view.columns if c.path.text.replace(" ", "") in keys}
 
 
 def models_yaml(models: list[ViewModel]) -> str:

@@ -54,7 +54,8 @@ class InvalidViewError(ConfigError):
 
     def __init__(self, where: str, message: str) -> None:
         self.where = where
-        super().__init__(f"invalid view: {where}: {message}" if where else f"invalid view: {message}")
+        super().__init__(f"invalid view: {where}: {message}" if where
+                         else f"invalid view: {message}")
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def parse_view(doc: Any) -> View:
     if not isinstance(doc, dict):
         raise InvalidViewError("", "a ViewDefinition must be a JSON object")
     if doc.get("resourceType", "ViewDefinition") != "ViewDefinition":
-        raise InvalidViewError("resourceType", f"expected 'ViewDefinition', got {doc['resourceType']!r}")
+        raise InvalidViewError("resourceType",
+                               f"expected 'ViewDefinition', got {doc['resourceType']!r}")
     resource = doc.get("resource")
     if resource is None:
         raise InvalidViewError("resource", "required (the FHIR resource type the view reads)")
@@ -228,7 +230,8 @@ def _select(doc: Any, where: str) -> Select:
     if "repeat" in doc:
         paths = doc["repeat"]
         if not isinstance(paths, list) or not paths:
-            raise InvalidViewError(f"{where}.repeat", "must be a non-empty list of FHIRPath strings")
+            raise InvalidViewError(f"{where}.repeat",
+                                   "must be a non-empty list of FHIRPath strings")
         repeat = tuple(_expression(p, f"{where}.repeat[{i}]", required=True)
                        for i, p in enumerate(paths))
     columns = tuple(_column(c, f"{where}.column[{i}]")
@@ -305,8 +308,9 @@ def select_columns(select: Select) -> list[Column]:
         for branch in select.union_all[1:]:
             other = [c.name for c in select_columns(branch)]
             if other != names:
-                raise InvalidViewError(branch.where, f"unionAll branches must have the same "
-                                                     f"columns in the same order: {names} vs {other}")
+                raise InvalidViewError(branch.where,
+                                       "unionAll branches must have the same columns in the "
+                                       f"same order: {names} vs {other}")
         out.extend(first)
     names_here: set[str] = set()
     for column in out:

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from fhirflow.views.compiler import CompiledView
-from fhirflow.views.sql_snowflake import Snowflake
 from fhirflow.views.render import Source
+from fhirflow.views.sql_snowflake import Snowflake
 
 _JSON_KINDS = ("json", "list")
 
@@ -34,7 +34,8 @@ def decode(value: Any, kind: str) -> Any:
     if kind in _JSON_KINDS and isinstance(value, str):
         return json.loads(value)
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and kind == "integer" else float(value)
+        whole = value == value.to_integral_value()
+        return int(value) if whole and kind == "integer" else float(value)
     return value
 
 

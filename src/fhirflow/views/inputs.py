@@ -114,5 +114,6 @@ def _load_sql(table: str, json_files: list[Path], ndjson_files: list[Path], *,
         resources as ({sources})
         select resource, json_extract_string(resource, '$.resourceType') as resource_type
         from resources
-        where json_type(resource) = 'OBJECT' and json_extract_string(resource, '$.resourceType') is not null
+        where json_type(resource) = 'OBJECT'
+          and json_extract_string(resource, '$.resourceType') is not null
     """

@@ -80,8 +80,9 @@ class Planner:
         for expr in self.view.where:
             value = self.c.compile(expr.ast, self._scope(self.resource, "0", expr.where, expr.text))
             if value.kind not in ("boolean", "json", "empty"):
-                raise InvalidViewError(expr.where, f"`{expr.text}` gives {value.fhir_type or value.kind} "
-                                                   "values; a where path must give a boolean")
+                gives = value.fhir_type or value.kind
+                raise InvalidViewError(expr.where, f"`{expr.text}` gives {gives} values; a "
+                                                   "where path must give a boolean")
             scope = self._scope(self.resource, "0", expr.where, expr.text)
             self.plan.filters.append(f"coalesce({self.c.condition(value, scope)}, false)")
         root = _Ctx(self.resource, "0", None)

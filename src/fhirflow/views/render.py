@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhirflow.views.dialects import Dialect
-from fhirflow.views.plan import IterStep, Plan, UnionStep, column_sql
+from fhirflow.views.plan import Plan, UnionStep, column_sql
 
 
 @dataclass(frozen=True)

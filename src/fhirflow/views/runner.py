@@ -169,7 +169,7 @@ def _guarded(action: Any) -> int:
         return action()
     except (FhirflowError, BrokenPipeError):
         raise
-    except Exception as exc:  # the database's error for the view's query, e.g. several values
+    except Exception as exc:  # noqa: BLE001 - the database's error for the view's query
         message = first_line(exc)
         if "base_fhir_entries" in message.lower():
             raise FhirflowError("the warehouse has no staging.base_fhir_entries yet; run "

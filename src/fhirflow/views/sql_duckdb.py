@@ -17,7 +17,8 @@ class DuckDB(Dialect):
     def json_path(self, steps: tuple[Step, ...]) -> str:
         out = "$"
         for step in steps:
-            key = step.key if SIMPLE_KEY.match(step.key) else '"' + step.key.replace('"', '\\"') + '"'
+            quoted = '"' + step.key.replace('"', '\\"') + '"'
+            key = step.key if SIMPLE_KEY.match(step.key) else quoted
             out += f".{key}"
             if step.index is not None:
                 out += f"[{step.index}]"
