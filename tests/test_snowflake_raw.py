@@ -218,11 +218,12 @@ def test_unreachable_snowflake_is_one_line(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = load_settings(home=settings.home, snowflake_account="acct", snowflake_user="u",
-                      snowflake_host="127.0.0.1", snowflake_port=9, snowflake_protocol="http",
-                      snowflake_load_mode="insert")
+                      snowflake_password="p", snowflake_host="127.0.0.1", snowflake_port=9,
+                      snowflake_protocol="http", snowflake_load_mode="insert")
     monkeypatch.setattr("snowflake.connector.connect",
                         _failing_connect)
-    with pytest.raises(FhirflowError, match="cannot connect to Snowflake account 'acct'"):
+    with pytest.raises(FhirflowError,
+                       match=r"cannot connect to Snowflake account 'acct' as 'u' \(password\)"):
         SnowflakeWarehouse.from_settings(s)
 
 

@@ -86,6 +86,7 @@ class SnowflakeWarehouse:
         stage: str = "FHIR_BUNDLES_STAGE",
         stage_url: str | None = None,
         stage_ddl: str | Callable[[], str] | None = None,
+        query_tag: str = "fhirflow",
     ) -> None:
         if mode not in {"copy", "insert"}:
             raise ConfigError(f"FHIRFLOW_SNOWFLAKE_LOAD_MODE: use 'copy' or 'insert', not {mode!r}")
@@ -102,6 +103,8 @@ class SnowflakeWarehouse:
         # it: its credentials are checked only then, so reading (status, export-csv) works
         # without them.
         self._stage_ddl = stage_ddl
+        # A batch's statements carry "<tag> load <load_id>" (QUERY_HISTORY.QUERY_TAG).
+        self.query_tag = query_tag
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnowflakeWarehouse:
@@ -124,6 +127,7 @@ class SnowflakeWarehouse:
             stage=settings.snowflake_stage,
             stage_url=stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
             stage_ddl=stage_ddl if settings.snowflake_load_mode == "copy" else None,
+            query_tag=settings.snowflake_query_tag,
         )
 
     # -- plumbing -------------------------------------------------------------------------
@@ -167,6 +171,17 @@ class SnowflakeWarehouse:
         return found
 
     def load_batch(
+        self,
+        load_id: str,
+        files: list[BatchFile],
+        *,
+        rejected: list[Rejected],
+        started_at: datetime,
+    ) -> BatchResult:
+        with self._client.tagged(f"{self.query_tag} load {load_id}"):
+            return self._load_batch(load_id, files, rejected=rejected, started_at=started_at)
+
+    def _load_batch(
         self,
         load_id: str,
         files: list[BatchFile],
