@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     dbt_target: str | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_TARGET"))
     dbt_project_dir: Path | None = Field(None, validation_alias=_env("FHIRFLOW_DBT_PROJECT_DIR"))
     dbt_threads: int = Field(4, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
+    # Put in front of every layer's schema on Snowflake (staging -> <prefix>staging): a
+    # developer's own schemas, or `fhirflow doctor`'s scratch ones. Empty: the layers' names.
+    dbt_schema_prefix: str = Field(
+        "", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        validation_alias=_env("FHIRFLOW_DBT_SCHEMA_PREFIX"),
+    )
 
     @field_validator("home")
     @classmethod

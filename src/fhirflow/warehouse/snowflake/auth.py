@@ -154,8 +154,9 @@ def check_private_key(path: Path, passphrase: str | None) -> None:
 
 
 def profile_environment(settings: Settings) -> dict[str, str]:
-    """Everything the Snowflake targets of dbt/profiles.yml read, from Settings: the
-    connection, the sign-in method's variables, the RAW schema and the query tag."""
+    """Everything the Snowflake targets of dbt/profiles.yml (and generate_schema_name) read,
+    from Settings: the connection, the sign-in method's variables, the RAW schema, the query
+    tag and the layers' schema prefix."""
     env = {
         "SNOWFLAKE_ACCOUNT": settings.snowflake_account or "",
         "SNOWFLAKE_USER": settings.snowflake_user or "",
@@ -164,6 +165,7 @@ def profile_environment(settings: Settings) -> dict[str, str]:
         "SNOWFLAKE_ROLE": settings.snowflake_role,
         "SNOWFLAKE_SCHEMA": settings.snowflake_schema,
         "SNOWFLAKE_QUERY_TAG": settings.snowflake_query_tag,
+        "FHIRFLOW_DBT_SCHEMA_PREFIX": settings.dbt_schema_prefix,
         **resolve(settings).dbt_environment(),
     }
     optional = {

@@ -298,9 +298,9 @@ def stage_sql(
     return f"create or replace stage {RAW}.{stage} {location} {auth} file_format = {FILE_FORMAT}"
 
 
-def show_stage_sql(database: str, stage: str) -> str:
+def show_stage_sql(database: str, stage: str, *, schema: str = RAW) -> str:
     """The stage's row of SHOW STAGES (its `url` column): what `fhirflow doctor` compares."""
-    return f"show stages like {_literal(stage)} in schema {database}.{RAW}"
+    return f"show stages like {_literal(stage)} in schema {database}.{schema}"
 
 
 def copy_sql(stage: str, stage_paths: list[str]) -> str:
