@@ -94,7 +94,7 @@ def main() -> None:
     settings = load_settings(home=args.work / "home")
     quiet = lambda _m: None  # noqa: E731
     t = time.perf_counter()
-    land(settings, from_dir=src, generate=None, say=quiet)
+    land(settings, src, quiet)
     upload(settings, quiet)
     load(settings, quiet)
     print(f"land+upload+load: {time.perf_counter() - t:.0f} s")
@@ -116,7 +116,7 @@ def main() -> None:
         shutil.copy(path, more / path.name)
     extra_copies = max(1, round(copies * 0.01))
     extra = make_copies(SAMPLE, more, copies, extra_copies, keep)
-    land(settings, from_dir=more, generate=None, say=quiet)
+    land(settings, more, quiet)
     upload(settings, quiet)
     load(settings, quiet)
     inc = run_dbt(settings, "run")

@@ -14,13 +14,15 @@ Two ways to trigger it (`FHIRFLOW_TRANSFORM_TRIGGER`):
   The sensor then waits for the load run that emitted the event.
 
 dbt runs in the Airflow environment, in-process (dbt-duckdb or dbt-snowflake), layer by
-layer with `--select tag:<layer>` (staging also loads the dbt seeds it joins, as
-`dbt build --select "resource_type:seed tag:staging" --resource-type seed --resource-type
-model`; tests run in `dbt_test`). Each `dbt_run_*` fails only when dbt cannot run; model
-failures are reported by the following `parse_*_results`, which logs per layer the models
-that succeeded, failed and were skipped and the seconds per model from `run_results.json`
-(in `$FHIRFLOW_HOME/state/dbt/target/`, shared with `fhirflow transform`), and then fails
-the run. `dbt_docs_generate` writes the docs site to the dbt project's `target/`
+layer with `--select tag:<layer>` and without tests (staging also loads the dbt seeds it
+joins); tests run in `dbt_test`. These are the same checked builds as `fhirflow transform
+--layer X`: a layer task refuses, before dbt starts, to build over an upstream layer that
+is behind (built from an older load, or failed), so marts never mix loads. Each
+`dbt_run_*` fails only then or when dbt cannot run; model failures are reported by the
+following `parse_*_results`, which logs per layer the models that succeeded, failed and
+were skipped and the seconds per model from `run_results.json` (in
+`$FHIRFLOW_HOME/state/dbt/target/`, shared with `fhirflow transform`), and then fails the
+run. `dbt_docs_generate` writes the docs site to the dbt project's `target/`
 (`dbt/target/index.html`; `FHIRFLOW_DBT_DOCS_DIR` overrides). Tasks that open the
 warehouse take the `fhirflow_warehouse` pool.
 """
@@ -28,11 +30,14 @@ warehouse take the `fhirflow_warehouse` pool.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import Asset, chain, dag, task
 
 from fhirflow import orchestration as orch
+from fhirflow.orchestration import schedules, tasks
+from fhirflow.orchestration.connections import task_settings
 
 ds = orch.dag_settings()
 raw_bundles = Asset(name=orch.RAW_BUNDLES_ASSET_NAME, uri=orch.RAW_BUNDLES_ASSET_URI)
@@ -44,7 +49,7 @@ pool = ds.warehouse_pool
     schedule=(
         [raw_bundles]
         if ds.transform_trigger == "asset"
-        else orch.parse_schedule(ds.transform_schedule)
+        else schedules.parse_schedule(ds.transform_schedule)
     ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
@@ -53,12 +58,12 @@ pool = ds.warehouse_pool
     tags=["fhirflow", "dbt"],
     doc_md=__doc__,
 )
-def dbt_transform_fhir():
+def dbt_transform_fhir() -> None:
     wait_for_s3_load = ExternalTaskSensor(
         task_id="wait_for_s3_load",
         external_dag_id=orch.LOAD_DAG_ID,
         external_task_id="update_watermark",
-        execution_date_fn=orch.latest_load_logical_date,
+        execution_date_fn=schedules.latest_load_logical_date,
         allowed_states=["success"],
         failed_states=["failed", "upstream_failed"],
         mode="reschedule",
@@ -69,46 +74,46 @@ def dbt_transform_fhir():
 
     @task
     def check_dbt_installation() -> dict:
-        with orch.task_settings() as settings:
-            return orch.check_dbt(settings)
+        with task_settings() as settings:
+            return tasks.check_dbt(settings)
 
     @task
     def dbt_deps() -> None:
-        with orch.task_settings() as settings:
-            orch.invoke_dbt(settings, "deps")
+        with task_settings() as settings:
+            tasks.invoke_dbt(settings, "deps")
 
     @task(pool=pool)
     def dbt_debug() -> None:
-        with orch.task_settings() as settings:
-            orch.invoke_dbt(settings, "debug")
+        with task_settings() as settings:
+            tasks.invoke_dbt(settings, "debug")
 
-    def dbt_layer(layer: str):
+    def dbt_layer(layer: str) -> Any:
         @task(task_id=f"dbt_run_{layer}", pool=pool)
         def run() -> dict:
-            with orch.task_settings() as settings:
-                return orch.run_dbt_layer(settings, layer)
+            with task_settings() as settings:
+                return tasks.run_dbt_layer(settings, layer)
 
         return run()
 
-    def parse(layer: str, tests: bool = False):
+    def parse(layer: str, tests: bool = False) -> Any:
         @task(task_id=f"parse_{layer}_results")
         def parse_results() -> dict:
             from fhirflow.transform import dbt_target_path
 
-            with orch.task_settings() as settings:
-                return orch.parse_dbt_results(dbt_target_path(settings), layer, tests=tests)
+            with task_settings() as settings:
+                return tasks.parse_dbt_results(dbt_target_path(settings), layer, tests=tests)
 
         return parse_results()
 
     @task(pool=pool)
     def dbt_test() -> dict:
-        with orch.task_settings() as settings:
-            return orch.run_dbt_layer(settings, "test")
+        with task_settings() as settings:
+            return tasks.run_dbt_layer(settings, "test")
 
     @task(pool=pool)
     def dbt_docs_generate() -> str:
-        with orch.task_settings() as settings:
-            return orch.generate_docs(settings, orch.dag_settings())
+        with task_settings() as settings:
+            return tasks.generate_docs(settings, orch.dag_settings())
 
     chain(
         wait_for_s3_load,

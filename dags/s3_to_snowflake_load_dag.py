@@ -33,6 +33,8 @@ from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from fhirflow import orchestration as orch
+from fhirflow.orchestration import schedules, tasks
+from fhirflow.orchestration.connections import task_settings
 
 ds = orch.dag_settings()
 raw_bundles = Asset(name=orch.RAW_BUNDLES_ASSET_NAME, uri=orch.RAW_BUNDLES_ASSET_URI)
@@ -40,7 +42,7 @@ raw_bundles = Asset(name=orch.RAW_BUNDLES_ASSET_NAME, uri=orch.RAW_BUNDLES_ASSET
 
 @dag(
     dag_id=orch.LOAD_DAG_ID,
-    schedule=orch.parse_schedule(ds.load_schedule),
+    schedule=schedules.parse_schedule(ds.load_schedule),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -48,22 +50,22 @@ raw_bundles = Asset(name=orch.RAW_BUNDLES_ASSET_NAME, uri=orch.RAW_BUNDLES_ASSET
     tags=["fhirflow", "load"],
     doc_md=__doc__,
 )
-def s3_to_snowflake_load():
+def s3_to_snowflake_load() -> None:
     @task(pool=ds.warehouse_pool)
     def create_snowflake_tables() -> str:
-        with orch.task_settings() as settings:
-            return orch.create_tables(settings)
+        with task_settings() as settings:
+            return tasks.create_tables(settings)
 
     @task(pool=ds.warehouse_pool)
     def get_last_watermark() -> dict:
-        with orch.task_settings() as settings:
-            return orch.last_watermark(settings)
+        with task_settings() as settings:
+            return tasks.last_watermark(settings)
 
     @task(pool=ds.warehouse_pool)
     def list_new_s3_files(last: dict) -> dict:
-        with orch.task_settings() as settings:
-            return orch.list_new_files(settings, last["watermark"],
-                                       limit=orch.dag_settings().load_max_files_per_run)
+        with task_settings() as settings:
+            return tasks.list_new_files(settings, last["watermark"],
+                                        limit=orch.dag_settings().load_max_files_per_run)
 
     @task(pool=ds.warehouse_pool, outlets=[raw_bundles])
     def load_files_to_snowflake(listing: dict) -> dict:
@@ -71,8 +73,8 @@ def s3_to_snowflake_load():
             # Skipped, not succeeded: no Asset event, so an Asset-scheduled transform
             # does not run for nothing.
             raise AirflowSkipException("no new files to load")
-        with orch.task_settings() as settings:
-            summary = orch.load_listed_files(settings, listing["files"])
+        with task_settings() as settings:
+            summary = tasks.load_listed_files(settings, listing["files"])
         ctx = get_current_context()
         logical = ctx.get("logical_date") or ctx["dag_run"].run_after
         ctx["outlet_events"][raw_bundles].extra = {
@@ -86,8 +88,8 @@ def s3_to_snowflake_load():
     def update_watermark() -> dict:
         loaded = get_current_context()["ti"].xcom_pull(task_ids="load_files_to_snowflake")
         expected = loaded["watermark"] if loaded else None
-        with orch.task_settings() as settings:
-            return orch.verify_watermark(settings, expected)
+        with task_settings() as settings:
+            return tasks.verify_watermark(settings, expected)
 
     tables = create_snowflake_tables()
     watermark = get_last_watermark()

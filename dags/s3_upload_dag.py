@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from airflow.sdk import dag, task
 
 from fhirflow import orchestration as orch
+from fhirflow.orchestration import schedules, tasks
+from fhirflow.orchestration.connections import task_settings
 
 ds = orch.dag_settings()
 
 
 @dag(
     dag_id=orch.UPLOAD_DAG_ID,
-    schedule=orch.parse_schedule(ds.upload_schedule),
+    schedule=schedules.parse_schedule(ds.upload_schedule),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -31,16 +33,16 @@ ds = orch.dag_settings()
     tags=["fhirflow", "upload"],
     doc_md=__doc__,
 )
-def s3_upload():
+def s3_upload() -> None:
     @task
     def upload_to_s3() -> dict:
-        with orch.task_settings() as settings:
-            return orch.upload_new_files(settings)
+        with task_settings() as settings:
+            return tasks.upload_new_files(settings)
 
     @task
     def clean_landing() -> dict:
-        with orch.task_settings() as settings:
-            return orch.clean_landing_folder(settings)
+        with task_settings() as settings:
+            return tasks.clean_landing_folder(settings)
 
     upload_to_s3() >> clean_landing()
 

@@ -16,13 +16,15 @@ from datetime import UTC, datetime
 from airflow.sdk import dag, get_current_context, task
 
 from fhirflow import orchestration as orch
+from fhirflow.orchestration import schedules, tasks
+from fhirflow.orchestration.connections import task_settings
 
 ds = orch.dag_settings()
 
 
 @dag(
     dag_id=orch.GENERATION_DAG_ID,
-    schedule=orch.parse_schedule(ds.generation_schedule),
+    schedule=schedules.parse_schedule(ds.generation_schedule),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -30,14 +32,14 @@ ds = orch.dag_settings()
     tags=["fhirflow", "generate"],
     doc_md=__doc__,
 )
-def synthea_generation():
+def synthea_generation() -> None:
     @task
     def generate_synthea_data() -> dict:
         ctx = get_current_context()
-        with orch.task_settings() as settings:
-            return orch.generate_for_run(settings, orch.dag_settings(),
-                                         dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"],
-                                         logical_date=ctx.get("logical_date"))
+        with task_settings() as settings:
+            return tasks.generate_for_run(settings, orch.dag_settings(),
+                                          dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"],
+                                          logical_date=ctx.get("logical_date"))
 
     generate_synthea_data()
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -123,7 +124,7 @@ def test_load_dag_tasks_and_order(structure: dict) -> None:
     dag = structure["dags"]["s3_to_snowflake_load"]
     assert dag["order"] == LOAD_TASKS
     tasks = dag["tasks"]
-    for before, after in zip(LOAD_TASKS, LOAD_TASKS[1:]):
+    for before, after in pairwise(LOAD_TASKS):
         assert tasks[before]["downstream"] == [after], before
     # every task that opens the warehouse takes the one-slot pool
     assert {tasks[t]["pool"] for t in LOAD_TASKS} == {"fhirflow_warehouse"}
@@ -135,7 +136,7 @@ def test_transform_dag_tasks_and_order(structure: dict) -> None:
     dag = structure["dags"]["dbt_transform_fhir"]
     assert dag["order"] == TRANSFORM_TASKS
     tasks = dag["tasks"]
-    for before, after in zip(TRANSFORM_TASKS, TRANSFORM_TASKS[1:]):
+    for before, after in pairwise(TRANSFORM_TASKS):
         assert tasks[before]["downstream"] == [after], before
         assert tasks[after]["upstream"] == [before], after
     sensor = tasks["wait_for_s3_load"]

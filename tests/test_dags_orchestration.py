@@ -1,5 +1,5 @@
 """fhirflow.orchestration without Airflow: schedules, sensor alignment, seeds, connections,
-dbt result parsing."""
+dbt result parsing, alerts."""
 
 from __future__ import annotations
 
@@ -12,21 +12,22 @@ import pytest
 
 from fhirflow import orchestration as orch
 from fhirflow.errors import FhirflowError
+from fhirflow.orchestration import alerts, connections, schedules, tasks
 
 
 def test_parse_schedule() -> None:
-    assert orch.parse_schedule("10s") == timedelta(seconds=10)
-    assert orch.parse_schedule("30s") == timedelta(seconds=30)
-    assert orch.parse_schedule("5m") == timedelta(minutes=5)
-    assert orch.parse_schedule("*/5 * * * *") == "*/5 * * * *"
-    assert orch.parse_schedule("@hourly") == "@hourly"
-    assert orch.parse_schedule("none") is None
+    assert schedules.parse_schedule("10s") == timedelta(seconds=10)
+    assert schedules.parse_schedule("30s") == timedelta(seconds=30)
+    assert schedules.parse_schedule("5m") == timedelta(minutes=5)
+    assert schedules.parse_schedule("*/5 * * * *") == "*/5 * * * *"
+    assert schedules.parse_schedule("@hourly") == "@hourly"
+    assert schedules.parse_schedule("none") is None
 
 
 def test_defaults_are_the_seeds(clean_env: pytest.MonkeyPatch) -> None:
     ds = orch.dag_settings()
-    assert orch.parse_schedule(ds.generation_schedule) == timedelta(seconds=10)
-    assert orch.parse_schedule(ds.upload_schedule) == timedelta(seconds=30)
+    assert schedules.parse_schedule(ds.generation_schedule) == timedelta(seconds=10)
+    assert schedules.parse_schedule(ds.upload_schedule) == timedelta(seconds=30)
     assert ds.load_schedule == "*/5 * * * *"
     assert ds.transform_schedule == "*/10 * * * *"
     assert ds.transform_trigger == "time"
@@ -50,29 +51,30 @@ def at(text: str) -> datetime:
 def test_sensor_waits_for_the_newest_load_run(
     clean_env: pytest.MonkeyPatch, transform_at: str, load_at: str
 ) -> None:
-    assert orch.latest_load_logical_date(at(transform_at)) == at(load_at)
+    assert schedules.latest_load_logical_date(at(transform_at)) == at(load_at)
 
 
 def test_sensor_follows_the_load_schedule(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("FHIRFLOW_LOAD_SCHEDULE", "*/15 * * * *")
-    assert orch.latest_load_logical_date(at("2026-11-25T10:40:00")) == at("2026-11-25T10:30:00")
+    found = schedules.latest_load_logical_date(at("2026-11-25T10:40:00"))
+    assert found == at("2026-11-25T10:30:00")
 
 
 def test_asset_triggered_run_waits_for_the_emitting_load(clean_env: pytest.MonkeyPatch) -> None:
     event = SimpleNamespace(extra={"load_logical_date": "2026-11-25T10:05:00+00:00"})
     older = SimpleNamespace(extra={"load_logical_date": "2026-11-25T10:00:00+00:00"})
-    found = orch.latest_load_logical_date(
+    found = schedules.latest_load_logical_date(
         at("2026-11-25T10:06:31"), triggering_asset_events={"raw": [older, event]}
     )
     assert found == at("2026-11-25T10:05:00")
 
 
 def test_seed_per_run_differs_between_runs_and_repeats_on_retry() -> None:
-    a = orch.seed_for_run(0, "synthea_generation", "scheduled__2026-11-25T10:00:00+00:00")
-    b = orch.seed_for_run(0, "synthea_generation", "scheduled__2026-11-25T10:00:10+00:00")
-    assert a != b
-    assert a == orch.seed_for_run(0, "synthea_generation", "scheduled__2026-11-25T10:00:00+00:00")
-    assert a != orch.seed_for_run(1, "synthea_generation", "scheduled__2026-11-25T10:00:00+00:00")
+    run, other = "scheduled__2026-11-25T10:00:00+00:00", "scheduled__2026-11-25T10:00:10+00:00"
+    a = schedules.seed_for_run(0, "synthea_generation", run)
+    assert a != schedules.seed_for_run(0, "synthea_generation", other)
+    assert a == schedules.seed_for_run(0, "synthea_generation", run)
+    assert a != schedules.seed_for_run(1, "synthea_generation", run)
 
 
 def conn(**kw: object) -> SimpleNamespace:
@@ -85,7 +87,7 @@ def test_connections_are_ignored_on_the_embedded_defaults(clean_env: pytest.Monk
                                                           tmp_path: Path) -> None:
     clean_env.setenv("FHIRFLOW_HOME", str(tmp_path))
     asked: list[str] = []
-    ts = orch.settings_for_task(lambda cid: asked.append(cid) or conn(login="x"))
+    ts = connections.settings_for_task(lambda cid: asked.append(cid) or conn(login="x"))
     assert asked == []  # local store + DuckDB need no connection
     assert ts.settings.store == "local" and ts.settings.warehouse == "duckdb"
     assert ts.env == {}
@@ -97,7 +99,7 @@ def test_connections_supply_s3_and_snowflake(clean_env: pytest.MonkeyPatch,
     clean_env.setenv("FHIRFLOW_STORE", "s3")
     clean_env.setenv("FHIRFLOW_WAREHOUSE", "snowflake")
     clean_env.setenv("SNOWFLAKE_DATABASE", "FROM_ENV")
-    connections = {
+    defined = {
         "aws_default": conn(login="AKIA", password="secret",
                             extra_dejson={"region_name": "eu-west-1",
                                           "endpoint_url": "http://127.0.0.1:9"}),
@@ -105,7 +107,7 @@ def test_connections_supply_s3_and_snowflake(clean_env: pytest.MonkeyPatch,
                                   extra_dejson={"account": "ab123", "warehouse": "WH",
                                                 "role": "LOADER"}),
     }
-    ts = orch.settings_for_task(connections.get)
+    ts = connections.settings_for_task(defined.get)
     s = ts.settings
     assert (s.aws_region, s.aws_endpoint_url) == ("eu-west-1", "http://127.0.0.1:9")
     assert ts.env == {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret"}
@@ -129,9 +131,50 @@ def test_without_connections_settings_come_from_the_environment(
     clean_env.setenv("FHIRFLOW_HOME", str(tmp_path))
     clean_env.setenv("FHIRFLOW_WAREHOUSE", "snowflake")
     clean_env.setenv("SNOWFLAKE_ACCOUNT", "envacct")
-    ts = orch.settings_for_task(lambda _cid: None)
+    ts = connections.settings_for_task(lambda _cid: None)
     assert ts.settings.snowflake_account == "envacct"
     assert ts.sources["warehouse"] == "snowflake (settings)"
+
+
+def test_connection_mappings_name_real_settings_and_mask_secrets() -> None:
+    from fhirflow.config import Settings
+
+    for mapping in connections.MAPPINGS:
+        for target in mapping.fields:
+            # lower case: a Settings field; upper case: an exported environment variable
+            assert target.isupper() or target in Settings.model_fields, target
+        assert mapping.secret_fields <= set(mapping.fields)
+    sf = conn(login="svc", password="hunter2", extra_dejson={"account": "ab123"})
+    values = connections.SNOWFLAKE.values(sf)
+    assert values == {"snowflake_account": "ab123", "snowflake_user": "svc",
+                      "snowflake_password": "hunter2"}
+    shown = connections.SNOWFLAKE.describe(values)
+    assert "hunter2" not in shown and "snowflake_password=***" in shown
+    assert "snowflake_user=svc" in shown
+
+
+def test_connection_fallbacks_host_as_account_and_nested_endpoint(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean_env.setenv("FHIRFLOW_HOME", str(tmp_path))
+    clean_env.setenv("FHIRFLOW_STORE", "s3")
+    clean_env.setenv("FHIRFLOW_WAREHOUSE", "snowflake")
+    defined = {
+        "aws_default": conn(extra_dejson={
+            "aws_access_key_id": "AKIAEXTRA", "aws_secret_access_key": "s3cr3t",
+            "service_config": {"s3": {"endpoint_url": "http://127.0.0.1:7"}}}),
+        # the account in the host field, as Airflow's UI offers it: never a test server
+        "snowflake_default": conn(host="xy98765", login="u", password="p"),
+    }
+    ts = connections.settings_for_task(defined.get)
+    assert ts.settings.aws_endpoint_url == "http://127.0.0.1:7"
+    assert ts.settings.snowflake_account == "xy98765"
+    assert ts.settings.snowflake_host is None
+    assert ts.env["AWS_ACCESS_KEY_ID"] == "AKIAEXTRA"
+    # The connection's keys are the settings' too (the Snowflake stage is given them).
+    assert ts.settings.aws_access_key_id == "AKIAEXTRA"
+    assert ts.settings.aws_secret_access_key.get_secret_value() == "s3cr3t"
+    assert "s3cr3t" not in ts.sources["store"] and "AKIAEXTRA" not in ts.sources["store"]
 
 
 def write_results(target: Path, results: list[dict], nodes: dict) -> None:
@@ -153,7 +196,7 @@ def test_parse_results_logs_layers_and_passes(tmp_path: Path,
         {"unique_id": "model.fhirflow.stg_encounters", "status": "skipped", "execution_time": 0},
     ], nodes)
     caplog.set_level("INFO", logger="fhirflow.orchestration")
-    report = orch.parse_dbt_results(tmp_path / "t", "staging")
+    report = tasks.parse_dbt_results(tmp_path / "t", "staging")
     assert report["layers"]["staging"]["models_ok"] == 1
     assert report["layers"]["staging"]["models_skipped"] == 1
     assert "1 succeeded, 0 failed, 1 skipped" in caplog.text
@@ -167,7 +210,7 @@ def test_parse_results_fails_on_a_failed_model_or_test(tmp_path: Path) -> None:
          "message": "Catalog Error: no such table"},
     ], nodes)
     with pytest.raises(FhirflowError, match="dim_patients"):
-        orch.parse_dbt_results(tmp_path / "m", "marts")
+        tasks.parse_dbt_results(tmp_path / "m", "marts")
     nodes["test.fhirflow.unique_dim_patients_patient_id.abc"] = {
         "resource_type": "test", "depends_on": {"nodes": ["model.fhirflow.dim_patients"]}}
     write_results(tmp_path / "x", [
@@ -175,14 +218,14 @@ def test_parse_results_fails_on_a_failed_model_or_test(tmp_path: Path) -> None:
          "execution_time": 0.1, "message": "Got 2 results"},
     ], nodes)
     with pytest.raises(FhirflowError, match="unique_dim_patients_patient_id"):
-        orch.parse_dbt_results(tmp_path / "x", "test", tests=True)
+        tasks.parse_dbt_results(tmp_path / "x", "test", tests=True)
 
 
 def test_failure_callback_logs_and_sends_no_mail_by_default(
     clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     ti = SimpleNamespace(dag_id="s3_upload", task_id="upload_to_s3", run_id="r1", try_number=3)
-    orch.on_task_failure({"ti": ti, "exception": RuntimeError("bucket gone")})
+    alerts.on_task_failure({"ti": ti, "exception": RuntimeError("bucket gone")})
     assert "s3_upload.upload_to_s3 failed (run r1, try 3): bucket gone" in caplog.text
 
 
@@ -190,12 +233,12 @@ def test_failure_callback_mails_when_configured(
     clean_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[dict] = []
-    monkeypatch.setattr(orch, "_send_alert_email",
+    monkeypatch.setattr(alerts, "send_alert_email",
                         lambda to, conn_id, subject, html, ctx: sent.append(
                             {"to": to, "conn": conn_id, "subject": subject}))
     clean_env.setenv("FHIRFLOW_ALERT_EMAIL", "oncall@example.org, data@example.org")
     ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", try_number=1)
-    orch.on_task_failure({"ti": ti, "exception": ValueError("x")})
+    alerts.on_task_failure({"ti": ti, "exception": ValueError("x")})
     assert sent and sent[0]["to"] == ["oncall@example.org", "data@example.org"]
     assert sent[0]["subject"] == "[fhirflow] d.t failed"
 
@@ -216,7 +259,7 @@ def test_sensor_waits_for_a_run_about_to_be_created(clean_env: pytest.MonkeyPatc
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     tick = now - timedelta(minutes=now.minute % 5)
     ti = FakeTI([tick - timedelta(minutes=5)])  # the older run exists, the new one not yet
-    found = orch._existing_load_tick(ti, "*/5 * * * *", tick, tick + timedelta(seconds=5))
+    found = schedules.existing_load_tick(ti, "*/5 * * * *", tick, tick + timedelta(seconds=5))
     assert found == tick
 
 
@@ -224,15 +267,15 @@ def test_sensor_finds_the_load_run_that_exists(clean_env: pytest.MonkeyPatch) ->
     # The transform's first run is for 19:08 but the load DAG's first run was 19:10
     # (catchup is off): wait for 19:10 rather than for a run that will never exist.
     ti = FakeTI([at("2026-11-25T19:10:00")])
-    found = orch._existing_load_tick(ti, "*/2 * * * *", at("2026-11-25T19:08:00"),
+    found = schedules.existing_load_tick(ti, "*/2 * * * *", at("2026-11-25T19:08:00"),
                                      at("2026-11-25T19:11:30"))
     assert found == at("2026-11-25T19:10:00")
     # none anywhere near: wait for the tick itself (and time out if it never comes)
-    assert orch._existing_load_tick(FakeTI([]), "*/2 * * * *", at("2026-11-25T19:08:00"),
+    assert schedules.existing_load_tick(FakeTI([]), "*/2 * * * *", at("2026-11-25T19:08:00"),
                                     at("2026-11-25T19:11:30")) == at("2026-11-25T19:08:00")
     # only an older one exists: take it
     ti = FakeTI([at("2026-11-25T19:04:00")])
-    assert orch._existing_load_tick(ti, "*/2 * * * *", at("2026-11-25T19:08:00"),
+    assert schedules.existing_load_tick(ti, "*/2 * * * *", at("2026-11-25T19:08:00"),
                                     at("2026-11-25T19:08:00") + timedelta(minutes=3)
                                     ) == at("2026-11-25T19:04:00")
 
@@ -243,9 +286,9 @@ def test_generation_seed_follows_the_logical_date_not_the_trigger_time() -> None
     from datetime import UTC, datetime
 
     when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    first = orch.seed_for_run(0, "synthea_generation",
-                              orch.run_key(when, "manual__2026-11-25T20:01:02+00:00"))
-    again = orch.seed_for_run(0, "synthea_generation",
-                              orch.run_key(when, "manual__2026-11-25T21:03:04+00:00"))
+    first = schedules.seed_for_run(0, "synthea_generation",
+                              schedules.run_key(when, "manual__2026-11-25T20:01:02+00:00"))
+    again = schedules.seed_for_run(0, "synthea_generation",
+                              schedules.run_key(when, "manual__2026-11-25T21:03:04+00:00"))
     assert first == again
-    assert orch.run_key(None, "manual__x") == "manual__x"
+    assert schedules.run_key(None, "manual__x") == "manual__x"

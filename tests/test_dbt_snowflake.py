@@ -59,7 +59,7 @@ def loaded(snowflake_settings: Settings) -> Settings:
     made = generate_patients(settings.landing_dir, patients=2, seed=7, years_of_history=1)
     assert made.patients == 2
     pipeline.upload(settings, lambda _m: None, store_kind="local")
-    _row, result = pipeline.load(settings, lambda _m: None, store_kind="local")
+    result = pipeline.load(settings, lambda _m: None, store_kind="local").result
     assert result.files_loaded >= 3, result  # 2 patients + the run-level bundles
     return settings
 

@@ -59,17 +59,6 @@ def test_export_writes_synthea_headers_and_formats(settings: Settings, tmp_path:
     assert [p.name for p in (tmp_path / "csv").iterdir()] == ["patients.csv"]
 
 
-def test_export_beside_an_open_read_write_connection(settings: Settings, tmp_path: Path) -> None:
-    # After `fhirflow run`, dbt-duckdb still holds a read-write connection in this process;
-    # DuckDB refuses a read-only one beside it, so the export falls back to read-write.
-    make_staging(settings.duckdb_path)
-    held = duckdb.connect(str(settings.duckdb_path))
-    try:
-        assert export_csv(settings, tmp_path / "csv", ["patients"]).rows == {"patients": 2}
-    finally:
-        held.close()
-
-
 def test_export_errors_are_one_line(settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(FhirflowError, match="no warehouse at .*run `fhirflow run`"):
         export_csv(settings, tmp_path / "csv")

@@ -127,7 +127,7 @@ def test_landing_copies_are_fsynced_before_the_rename(
 ) -> None:
     # A crash after an un-fsynced rename can leave an empty or truncated file under the final
     # name, which upload would then send. Every copy into landing is flushed to disk first.
-    from fhirflow.landing import copy_atomic
+    from fhirflow.atomic import copy_atomic
 
     source = tmp_path / "a.json"
     source.write_bytes(b'{"resourceType": "Bundle"}')

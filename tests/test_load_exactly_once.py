@@ -186,7 +186,7 @@ def test_rerun_of_upload_and_load_adds_nothing(settings: Settings) -> None:
 
 
 def test_crash_mid_upload_then_rerun_has_no_duplicates(settings: Settings) -> None:
-    from fhirflow.upload import UploadLedger, ledger_path
+    from fhirflow.upload import UploadLedger, ledger_path, ledger_scope
 
     land_patients(settings, 4)
     store = upload(settings)
@@ -198,7 +198,8 @@ def test_crash_mid_upload_then_rerun_has_no_duplicates(settings: Settings) -> No
     new = [f for f in iter_landed(settings.landing_dir) if f.path.name >= "b010"]
     # The dead run started a few minutes ago (its stamp is in its keys).
     stamp = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y%m%dT%H%M%S%fZ")
-    with UploadLedger(ledger_path(settings.state_dir)) as ledger:
+    scope = ledger_scope(store, settings.patients_prefix)
+    with UploadLedger(ledger_path(settings.state_dir), scope) as ledger:
         plans = [(f.relpath, file_sha256(f.path), f.size,
                   f"{settings.patients_prefix}{stamp}-{i:06d}-{f.path.name}")
                  for i, f in enumerate(new)]

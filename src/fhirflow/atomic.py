@@ -9,12 +9,21 @@ folder, the generator and the local object store all write through these.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 _CHUNK = 1 << 20
+# Our temp files, and the `.part-<pid>` ones earlier versions of the local store wrote.
+_TEMP_NAME = re.compile(r"\..+\.(?:tmp|part)-(\d+)(?:-[0-9a-f]+)?")
+# A temp file younger than this is left alone even when its pid looks dead: the writer may
+# run in another pid namespace (a container sharing the volume) and still be writing.
+STALE_AFTER_SECONDS = 300.0
+# Older than this, a temp file is a leftover whatever its pid says (pids are reused).
+ABANDONED_AFTER_SECONDS = 24 * 3600.0
 
 
 def _temp_beside(target: Path) -> Path:
@@ -56,3 +65,53 @@ def copy_atomic(source: Path, target: Path) -> None:
     """Copy `source` to `target` atomically, streaming."""
     with source.open("rb") as src:
         write_chunks_atomic(target, iter(lambda: src.read(_CHUNK), b""))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def is_temp_name(name: str) -> bool:
+    return _TEMP_NAME.fullmatch(name) is not None
+
+
+def remove_stale_temps(
+    root: Path,
+    *,
+    stale_after: float = STALE_AFTER_SECONDS,
+    now: float | None = None,
+) -> list[Path]:
+    """Delete the temp files that killed writers left under `root`; return them.
+
+    A temp file goes when its writer's pid is dead and it has not changed for `stale_after`
+    seconds, or when it is older than a day. A live writer's temp file is never touched, so
+    this is safe to run while another process writes. Symbolic links are not followed.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            match = _TEMP_NAME.fullmatch(name)
+            if not match:
+                continue
+            path = Path(dirpath, name)
+            try:
+                age = now - path.lstat().st_mtime
+            except FileNotFoundError:
+                continue  # its writer renamed or removed it meanwhile
+            dead = not _pid_alive(int(match.group(1)))
+            if (dead and age >= stale_after) or age >= ABANDONED_AFTER_SECONDS:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    return removed

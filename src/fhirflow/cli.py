@@ -1,16 +1,26 @@
-"""The `fhirflow` command. Thin: each subcommand calls one module and prints a summary."""
+"""The `fhirflow` command: parses arguments, calls `fhirflow.pipeline`, prints the results.
+
+Conventions of dbt and dlt: `-h`/`--help`, `--version`, global options (`--home`,
+`--verbose`) before or after the subcommand, and every error one line on stderr with a
+non-zero exit (2 for a usage or configuration mistake); stack traces only with --verbose.
+Another command group joins with one line, `main.add_command(group)`: its commands get the
+global options too, and a `Context` through `@click.pass_obj` (`obj.settings()`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -24,13 +34,19 @@ from rich.table import Table
 
 from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
-from fhirflow.errors import FhirflowError
+from fhirflow.errors import FhirflowError, first_line
+from fhirflow.pipeline import plural
 
 out = Console()
 err = Console(stderr=True)
 
+WAREHOUSES = click.Choice(["duckdb", "snowflake"])
+STORES = click.Choice(["local", "s3"])
+
 
 class Context:
+    """What every subcommand gets through `@click.pass_obj`."""
+
     def __init__(self, verbose: bool, overrides: dict[str, Any]) -> None:
         self.verbose = verbose
         self.overrides = overrides
@@ -39,28 +55,82 @@ class Context:
         return load_settings(**{**self.overrides, **more})
 
     def say(self, message: str) -> None:
-        err.print(f"[dim]·[/dim] {message}")
+        err.print(f"[dim]·[/dim] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def _guard(fn: Callable[..., None]) -> Callable[..., None]:
-    """Turn user-facing errors into one line on stderr and a non-zero exit code."""
+def _hoist(args: list[str]) -> list[str]:
+    """Global options moved in front of the subcommand, wherever the user put them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--verbose" or arg.startswith("--home="):
+            front.append(arg)
+        elif arg == "--home":
+            if i + 1 == len(args):
+                raise click.UsageError("Option '--home' requires an argument.")
+            front += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        ctx = click.get_current_context().find_object(Context)
+
+def _error(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class FhirflowGroup(click.Group):
+    """Global options anywhere on the line; every failure one line on stderr."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _hoist(args))
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        verbose = "--verbose" in argv[: argv.index("--")] if "--" in argv else "--verbose" in argv
         try:
-            fn(*args, **kwargs)
+            code = super().main(argv, prog_name or "fhirflow", complete_var,
+                                standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else self.get_help(click.Context(self)))
+            code = 0
+        except click.ClickException as exc:  # usage mistakes: unknown option, bad value
+            where = getattr(exc, "ctx", None)
+            hint = f" (see `{where.command_path} -h`)" if where is not None else ""
+            _error(f"{exc.format_message()}{hint}")
+            code = exc.exit_code
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            _error("interrupted")
+            code = 130
         except FhirflowError as exc:
-            if ctx and ctx.verbose:
+            if verbose:
                 traceback.print_exc()
-            err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
+            _error(str(exc))
+            code = exc.exit_code
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: still one line by default
+            if verbose:
+                traceback.print_exc()
+            _error(f"unexpected {type(exc).__name__}: {first_line(exc)} "
+                   "(run with --verbose for the traceback)")
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
 
-
-@click.group()
+@click.group("fhirflow", cls=FhirflowGroup,
+             context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Global options may also follow the command: fhirflow status --home DIR.")
+@click.version_option(package_name="fhirflow", prog_name="fhirflow",
+                      message="%(prog)s %(version)s")
 @click.option("--home", type=click.Path(path_type=Path), help="State folder (FHIRFLOW_HOME).")
 @click.option("--verbose", is_flag=True, help="Show stack traces on errors.")
 @click.pass_context
@@ -69,137 +139,102 @@ def main(click_ctx: click.Context, home: Path | None, verbose: bool) -> None:
     click_ctx.obj = Context(verbose, {"home": home})
 
 
+# --- printing --------------------------------------------------------------------------------
+
+
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?")
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    """Numbers right-aligned, text left-aligned."""
     table = Table(title=title, title_justify="left")
     for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        numeric = all(v is None or _NUMBER.fullmatch(str(v)) for v in (r[i] for r in rows))
+        table.add_column(name, justify="right" if numeric and rows else "left",
+                         overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*["" if v is None else escape(str(v)) for v in row])
     return table
 
 
-def _fmt_mb(value: float | None) -> str | None:
-    return None if value is None else f"{value:,.1f}"
+def _show(table: Table) -> None:
+    """Print a table whole: wider than the terminal (or the 80 columns of a pipe) rather
+    than cut with `…`, so object keys and paths can be copied from it."""
+    natural = Measurement.get(out, out.options.update_width(100_000), table).maximum
+    if natural <= out.width:
+        out.print(table)
+        return
+    width = out.width
+    out.width = natural
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
-def _print_stages(rows: list[pipeline.StageRow]) -> None:
-    out.print(_table(
-        "Stages", ["stage", "files", "rows", "MB", "seconds", "note"],
-        [[r.stage, r.files, r.rows, _fmt_mb(r.megabytes), f"{r.seconds:.1f}", r.note]
-         for r in rows],
-    ))
+def _mb(value: float | None) -> str | None:
+    return None if value is None else f"{value / 1e6:,.1f}"
 
 
-def _print_layers(raw: dict[str, int], layers: dict[str, dict[str, int]]) -> None:
+def _stage_rows(*results: Any) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for r in results:
+        if isinstance(r, pipeline.Generated):
+            name = "generate" if r.engine == "simulator" else "generate (synthea)"
+            rows.append([name, r.files, _mb(r.bytes), r.seconds,
+                         f"{plural(r.patients, 'patient')} into {r.landing_dir}"])
+        elif isinstance(r, pipeline.Landed):
+            rows.append(["land (--from-dir)", r.files, _mb(r.bytes), r.seconds,
+                         f"{plural(r.patients, 'patient')}: {r.ingest.note()}"])
+        elif isinstance(r, pipeline.Uploaded):
+            rows.append(["upload", r.result.uploaded, _mb(r.result.bytes), r.result.seconds,
+                         r.result.note()])
+        elif isinstance(r, pipeline.Loaded):
+            note = plural(len(r.result.batches), "batch", "batches")
+            if r.result.files_failed:
+                note += (f", {plural(r.result.files_failed, 'file')} quarantined in "
+                         "RAW.LOAD_ERRORS")
+            rows.append(["load", r.result.files_loaded, _mb(r.result.bytes_loaded),
+                         r.result.seconds, note])
+        else:  # TransformResult
+            note = f"{plural(r.models_ok, 'model')}, {plural(r.tests_passed, 'test')} passed"
+            if r.failures:
+                note += f", {len(r.failures):,} failed"
+            rows.append(["transform (dbt)", None, None, r.seconds, note])
+    return [[*row[:3], f"{row[3]:.1f}", row[4]] for row in rows]
+
+
+def _print_stages(*results: Any) -> None:
+    _show(_table("Stages", ["stage", "files", "MB", "seconds", "note"], _stage_rows(*results)))
+    for r in results:
+        skipped = (r.ingest.skipped if isinstance(r, pipeline.Landed)
+                   else r.result.skipped if isinstance(r, pipeline.Uploaded) else [])
+        for item in skipped:
+            err.print(f"[yellow]skipped[/yellow] {escape(str(item.path))}: {escape(item.reason)}",
+                      highlight=False, soft_wrap=True)
+        for warning in r.ingest.warnings if isinstance(r, pipeline.Landed) else []:
+            err.print(f"[yellow]warning[/yellow] {escape(str(warning.path))}: "
+                      f"{escape(warning.kind)}: {escape(warning.detail)}",
+                      highlight=False, soft_wrap=True)
+
+
+def _print_layers(status: pipeline.Status) -> None:
     rows: list[list[Any]] = [
-        ["raw", "fhir_bundles", raw.get("bundles")],
-        ["raw", "load_errors", raw.get("errors")],
+        ["raw", "fhir_bundles", status.raw.get("bundles")],
+        ["raw", "load_errors", status.raw.get("errors")],
     ]
-    for layer, models in layers.items():
-        for name, count in models.items():
-            rows.append([layer, name, count])
-    out.print(_table("Rows per layer", ["layer", "relation", "rows"], rows))
+    for layer, models in status.layers.items():
+        rows += [[layer, name, count] for name, count in models.items()]
+    _show(_table("Rows per layer", ["layer", "relation", "rows"], rows))
 
 
 def _print_transform(result: Any) -> None:
-    rows = []
-    for s in result.layers.values():
-        rows.append([s.layer, s.models_ok, s.models_failed, s.models_skipped, s.tests_passed,
-                     s.tests_failed, f"{s.seconds:.1f}"])
-    out.print(_table("dbt", ["layer", "models ok", "failed", "skipped", "tests passed",
-                             "tests failed", "seconds"], rows))
+    rows = [[s.layer, s.models_ok, s.models_failed, s.models_skipped, s.tests_passed,
+             s.tests_failed, f"{s.seconds:.1f}"] for s in result.layers.values()]
+    _show(_table("dbt", ["layer", "models ok", "failed", "skipped", "tests passed",
+                         "tests failed", "seconds"], rows))
     for failure in result.failures:
-        err.print(f"[red]failed:[/red] {failure}", highlight=False)
-
-
-@main.command()
-@click.option("--from-dir", type=click.Path(path_type=Path),
-              help="Ingest an existing Synthea output folder instead of generating.")
-@click.option("--patients", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Patients to generate when --from-dir is not given.")
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--years-of-history", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--state", default="Massachusetts", show_default=True)
-@click.pass_obj
-@_guard
-def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
-        years_of_history: int, state: str) -> None:
-    """Run every stage once: land, upload, load, transform."""
-    settings = obj.settings()
-    gen = None if from_dir else pipeline.GenerateOptions(patients, seed, years_of_history, state)
-    result = pipeline.run_once(settings, from_dir=from_dir, generate=gen, say=obj.say)
-    if result.transform:
-        _print_transform(result.transform)
-    _print_layers(result.raw_counts, result.layer_rows)
-    _print_stages(result.stages)
-    if not result.success:
-        raise FhirflowError("dbt reported failures (above); see "
-                            f"{result.transform.target_path}/run_results.json")
-
-
-@main.command()
-@click.option("--patients", "-p", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--seed", "-s", type=int, default=42, show_default=True,
-              help="Same arguments, same seed: byte-identical files.")
-@click.option("--years-of-history", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--state", default="Massachusetts", show_default=True)
-@click.option("--engine", type=click.Choice(["fhirflow", "synthea"]), default="fhirflow",
-              show_default=True, help="Our Python generator, or the real Synthea jar.")
-@click.option("--synthea-jar", type=click.Path(path_type=Path),
-              help="Path to synthea-with-dependencies.jar (SYNTHEA_JAR).")
-@click.pass_obj
-@_guard
-def generate(obj: Context, patients: int, seed: int, years_of_history: int, state: str,
-             engine: str, synthea_jar: Path | None) -> None:
-    """Write patient bundles (and the run's hospital/practitioner bundles) into landing."""
-    import time
-
-    from fhirflow import generate as gen
-
-    settings = obj.settings(synthea_jar=synthea_jar)
-    started = time.perf_counter()
-    if engine == "synthea":
-        if settings.synthea_jar is None:
-            raise FhirflowError("--engine synthea needs --synthea-jar PATH or SYNTHEA_JAR")
-        obj.say(f"running Synthea {settings.synthea_jar} for {patients} patients")
-        result = gen.run_synthea(settings.landing_dir, jar=settings.synthea_jar,
-                                 patients=patients, seed=seed,
-                                 years_of_history=years_of_history, state=state)
-    else:
-        obj.say(f"generating {patients} patients (seed {seed})")
-        result = gen.generate_patients(settings.landing_dir, patients=patients, seed=seed,
-                                       years_of_history=years_of_history, state=state)
-    _print_stages([pipeline.StageRow("generate", result.files, result.patients,
-                                     result.bytes / 1e6, time.perf_counter() - started,
-                                     f"into {settings.landing_dir}")])
-
-
-@main.command()
-@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
-@click.pass_obj
-@_guard
-def clean(obj: Context, dry_run: bool) -> None:
-    """Remove landed files older than FHIRFLOW_LANDING_TTL_HOURS that the store holds."""
-    from fhirflow.landing import clean_landing
-    from fhirflow.store import open_store
-    from fhirflow.upload import is_uploaded
-
-    settings = obj.settings()
-    uploaded = is_uploaded(settings.state_dir, open_store(settings))
-    result = clean_landing(settings.landing_dir, settings.landing_ttl_hours, uploaded,
-                           dry_run=dry_run)
-    reasons: dict[str, int] = {}
-    for _path, reason in result.kept:
-        reasons[reason] = reasons.get(reason, 0) + 1
-    rows = [["removed" if not dry_run else "would remove", len(result.removed)]]
-    rows += [[f"kept: {reason}", n] for reason, n in sorted(reasons.items())]
-    out.print(_table(f"Landing clean-up ({settings.landing_ttl_hours:g} h TTL)",
-                     ["outcome", "files"], rows))
-    if obj.verbose:
-        for path in result.removed:
-            err.print(f"removed {path}", highlight=False)
-        for path, reason in result.kept:
-            err.print(f"kept {path}: {reason}", highlight=False)
+        err.print(f"[red]failed:[/red] {escape(failure)}", highlight=False, soft_wrap=True)
 
 
 def _progress(in_bytes: bool = True) -> Progress:
@@ -209,10 +244,82 @@ def _progress(in_bytes: bool = True) -> Progress:
                     TimeRemainingColumn(), console=err, transient=True)
 
 
+def _dbt_failed(result: Any) -> FhirflowError:
+    return FhirflowError("dbt reported failures (above); see "
+                         f"{result.target_path}/run_results.json")
+
+
+# --- commands --------------------------------------------------------------------------------
+
+_patients = click.option("--patients", "-p", type=click.IntRange(min=1), default=20,
+                         show_default=True, help="Patients to generate.")
+_seed = click.option("--seed", "-s", type=int, default=42, show_default=True,
+                     help="Same arguments, same seed: byte-identical files.")
+_years = click.option("--years-of-history", type=click.IntRange(min=1), default=10,
+                      show_default=True)
+_state = click.option("--state", default="Massachusetts", show_default=True)
+
+
 @main.command()
-@click.option("--store", type=click.Choice(["local", "s3"]), help="Object store (FHIRFLOW_STORE).")
+@click.option("--from-dir", type=click.Path(path_type=Path),
+              help="Ingest an existing Synthea output folder instead of generating.")
+@_patients
+@_seed
+@_years
+@_state
 @click.pass_obj
-@_guard
+def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
+        years_of_history: int, state: str) -> None:
+    """Run every stage once: land, upload, load, transform."""
+    options = None if from_dir else pipeline.GenerateOptions(patients, seed, years_of_history,
+                                                             state)
+    result = pipeline.run_once(obj.settings(), from_dir=from_dir, options=options, say=obj.say)
+    _print_transform(result.transform)
+    _print_layers(result.status)
+    _print_stages(result.landed, result.uploaded, result.loaded, result.transform)
+    if not result.success:
+        raise _dbt_failed(result.transform)
+
+
+@main.command()
+@_patients
+@_seed
+@_years
+@_state
+@click.option("--engine", type=click.Choice(["simulator", "synthea", "fhirflow"]),
+              default="simulator", show_default=True,
+              help="The built-in simulator, or the real Synthea jar (`fhirflow` is the "
+                   "simulator's old name).")
+@click.option("--synthea-jar", type=click.Path(path_type=Path),
+              help="Path to synthea-with-dependencies.jar (SYNTHEA_JAR).")
+@click.pass_obj
+def generate(obj: Context, patients: int, seed: int, years_of_history: int, state: str,
+             engine: str, synthea_jar: Path | None) -> None:
+    """Write patient bundles (and the run's hospital/practitioner bundles) into landing."""
+    options = pipeline.GenerateOptions(patients, seed, years_of_history, state,
+                                       "synthea" if engine == "synthea" else "simulator")
+    _print_stages(pipeline.generate(obj.settings(synthea_jar=synthea_jar), options, obj.say))
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+@click.pass_obj
+def clean(obj: Context, dry_run: bool) -> None:
+    """Remove landed files older than FHIRFLOW_LANDING_TTL_HOURS that the store holds."""
+    result = pipeline.clean(obj.settings(), obj.say, dry_run=dry_run)
+    rows = [["would remove" if dry_run else "removed", len(result.removed)]]
+    rows += [[f"kept: {reason}", n] for reason, n in result.kept_by_reason.items()]
+    _show(_table(f"Landing clean-up ({result.ttl_hours:g} h TTL)", ["outcome", "files"], rows))
+    if obj.verbose:
+        for path in result.removed:
+            err.print(f"removed {escape(path)}", highlight=False, soft_wrap=True)
+        for path, reason in result.kept:
+            err.print(f"kept {escape(path)}: {escape(reason)}", highlight=False, soft_wrap=True)
+
+
+@main.command()
+@click.option("--store", type=STORES, help="Object store (FHIRFLOW_STORE).")
+@click.pass_obj
 def upload(obj: Context, store: str | None) -> None:
     """Upload landed bundles to the object store (only what it does not hold yet)."""
     settings = obj.settings(store=store)
@@ -223,108 +330,87 @@ def upload(obj: Context, store: str | None) -> None:
             bar.update(task, completed=done, total=total,
                        description=f"upload {files}/{total_files} files")
 
-        row, _ = pipeline.upload(settings, obj.say, progress=advance)
-    _print_stages([row])
+        result = pipeline.upload(settings, obj.say, progress=advance)
+    _print_stages(result)
 
 
 @main.command()
-@click.option("--warehouse", type=click.Choice(["duckdb", "snowflake"]),
-              help="Warehouse (FHIRFLOW_WAREHOUSE).")
-@click.option("--store", type=click.Choice(["local", "s3"]), help="Object store (FHIRFLOW_STORE).")
+@click.option("--warehouse", type=WAREHOUSES, help="Warehouse (FHIRFLOW_WAREHOUSE).")
+@click.option("--store", type=STORES, help="Object store (FHIRFLOW_STORE).")
 @click.pass_obj
-@_guard
 def load(obj: Context, warehouse: str | None, store: str | None) -> None:
     """Load new files from the object store into RAW, batch by batch."""
     settings = obj.settings(warehouse=warehouse, store=store)
     with _progress(in_bytes=False) as bar:
         task = bar.add_task("load", total=None)
 
-        def advance(batch: Any, files: int, total_files: int) -> None:
-            bar.update(task, completed=files, total=total_files,
-                       description="load")
+        def advance(_batch: Any, files: int, total_files: int) -> None:
+            bar.update(task, completed=files, total=total_files, description="load")
 
-        row, result = pipeline.load(settings, obj.say, progress=advance)
-    _print_stages([row])
-    for batch in result.batches:
+        result = pipeline.load(settings, obj.say, progress=advance)
+    _print_stages(result)
+    for batch in result.result.batches:
         for rejected in batch.errors:
-            err.print(f"[yellow]quarantined[/yellow] {rejected.key}: {rejected.reason}",
-                      highlight=False)
+            err.print(f"[yellow]quarantined[/yellow] {escape(rejected.key)}: "
+                      f"{escape(rejected.reason)}", highlight=False, soft_wrap=True)
 
 
 @main.command()
-@click.option("--select", "select", help="dbt selection, e.g. tag:staging or stg_patients+.")
+@click.option("--select", "-s", "select",
+              help="dbt node selection, e.g. stg_patients+ or +tag:marts.")
+@click.option("--exclude", help="dbt nodes to leave out (dbt's --exclude).")
 @click.option("--layer", type=click.Choice(["staging", "intermediate", "marts"]),
-              help="Shorthand for --select tag:<layer>.")
+              help="One layer (--select tag:<layer>); refused when what it reads is behind.")
+@click.option("--vars", "dbt_vars", help="dbt variables, YAML: '{staging_lookback_days: 3}'.")
+@click.option("--target", help="dbt target in dbt/profiles.yml (FHIRFLOW_DBT_TARGET).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from RAW.")
-@click.option("--warehouse", type=click.Choice(["duckdb", "snowflake"]))
+@click.option("--warehouse", type=WAREHOUSES, help="Warehouse (FHIRFLOW_WAREHOUSE).")
 @click.pass_obj
-@_guard
-def transform(obj: Context, select: str | None, layer: str | None, full_refresh: bool,
+def transform(obj: Context, select: str | None, exclude: str | None, layer: str | None,
+              dbt_vars: str | None, target: str | None, full_refresh: bool,
               warehouse: str | None) -> None:
     """Run dbt build (models and tests) and summarise it per layer."""
-    settings = obj.settings(warehouse=warehouse)
-    if layer:
-        select = f"tag:{layer}"
-    _row, result = pipeline.transform(settings, obj.say, select=select,
-                                      full_refresh=full_refresh)
+    from fhirflow.transform import parse_vars
+
+    settings = obj.settings(warehouse=warehouse, dbt_target=target)
+    result = pipeline.transform(settings, obj.say, layer=layer, select=select, exclude=exclude,
+                                dbt_vars=parse_vars(dbt_vars), full_refresh=full_refresh)
     _print_transform(result)
     if not result.success:
-        raise FhirflowError(f"dbt reported failures; see {result.target_path}/run_results.json")
+        raise _dbt_failed(result)
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--loads", default=5, show_default=True, help="How many recent loads to list.")
+@click.option("--loads", type=click.IntRange(min=0), default=5, show_default=True,
+              help="How many recent loads to list.")
 @click.pass_obj
-@_guard
 def status(obj: Context, as_json: bool, loads: int) -> None:
     """Recent loads from RAW.LOAD_WATERMARK and row counts per layer."""
-    from fhirflow.warehouse import open_warehouse
-
-    settings = obj.settings()
-    warehouse = open_warehouse(settings, read_only=settings.warehouse == "duckdb")
-    try:
-        recent = warehouse.recent_loads(loads)
-        raw = warehouse.raw_counts()
-        layers = warehouse.model_counts()
-    finally:
-        warehouse.close()
+    result = pipeline.status(obj.settings(), loads=loads)
     if as_json:
-        models = {name: n for per_layer in layers.values() for name, n in per_layer.items()}
-        doc = {
-            "home": str(settings.home),
-            "warehouse": settings.warehouse,
-            "raw": raw,
-            "loads": [r.as_dict() for r in recent],
-            "layers": layers,
-            "models": models,
-        }
-        click.echo(json.dumps(doc, indent=2, default=str))
+        click.echo(json.dumps(result.as_dict(), indent=2, default=str))
         return
-    out.print(_table("Recent loads", ["load_id", "finished (UTC)", "files", "loaded", "failed",
-                                      "MB", "watermark", "status"],
-                     [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
-                       _fmt_mb(r.bytes_loaded / 1e6), r.watermark, r.status] for r in recent]))
-    _print_layers(raw, layers)
+    _show(_table("Recent loads", ["load_id", "finished (UTC)", "files", "loaded", "failed",
+                                  "MB", "watermark", "status"],
+                 [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
+                   _mb(r.bytes_loaded), r.watermark, r.status] for r in result.loads]))
+    _print_layers(result)
 
 
 @main.command("export-csv")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the 18 CSV files (created if missing).")
 @click.option("--table", "tables", multiple=True, help="Export only this table (repeatable).")
-@click.option("--warehouse", type=click.Choice(["duckdb", "snowflake"]))
+@click.option("--warehouse", type=WAREHOUSES, help="Warehouse (FHIRFLOW_WAREHOUSE).")
 @click.pass_obj
-@_guard
 def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
                warehouse: str | None) -> None:
     """Write the staging layer as Synthea's CSV tables (newest 3.x headers)."""
-    from fhirflow.export_csv import export_csv as run_export
-
-    settings = obj.settings(warehouse=warehouse)
     obj.say(f"exporting Synthea CSV tables to {out_dir}")
-    result = run_export(settings, out_dir, tables or None)
-    out.print(_table(f"Synthea CSV in {out_dir} ({result.seconds:.1f} s)", ["table", "rows"],
-                     [[name, count] for name, count in result.rows.items()]))
+    result = pipeline.export_csv(obj.settings(warehouse=warehouse), out_dir, list(tables) or None)
+    _show(_table(f"Synthea CSV in {out_dir} ({result.seconds:.1f} s)", ["table", "rows"],
+                 [[name, count] for name, count in result.rows.items()]))
 
 
 if __name__ == "__main__":  # pragma: no cover

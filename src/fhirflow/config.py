@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     aws_session_token: SecretStr | None = Field(None, validation_alias=_env("AWS_SESSION_TOKEN"))
     upload_workers: int = Field(8, gt=0, le=64, validation_alias=_env("FHIRFLOW_UPLOAD_WORKERS"))
     store_attempts: int = Field(4, gt=0, le=20, validation_alias=_env("FHIRFLOW_STORE_ATTEMPTS"))
+    # Per request to the object store: a hung endpoint costs attempts x read timeout.
+    store_connect_timeout: float = Field(
+        5.0, gt=0, le=600, validation_alias=_env("FHIRFLOW_STORE_CONNECT_TIMEOUT")
+    )
+    store_read_timeout: float = Field(
+        12.0, gt=0, le=3600, validation_alias=_env("FHIRFLOW_STORE_READ_TIMEOUT")
+    )
 
     snowflake_account: str | None = Field(None, validation_alias=_env("SNOWFLAKE_ACCOUNT"))
     snowflake_user: str | None = Field(None, validation_alias=_env("SNOWFLAKE_USER"))
@@ -129,10 +136,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{home} exists and is not a directory")
             if not os.access(home, os.R_OK | os.W_OK | os.X_OK):
                 raise ValueError(f"{home} is not readable and writable")
+            _probe_writable(home, home)
             return home.resolve()
         parent = next((p for p in home.absolute().parents if p.exists()), None)
         if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             raise ValueError(f"{home} does not exist and cannot be created")
+        _probe_writable(parent, home)
         return home.absolute()
 
     @field_validator("aws_s3_prefix")
@@ -197,6 +206,20 @@ class Settings(BaseSettings):
     @property
     def resolved_dbt_target(self) -> str:
         return self.dbt_target or self.warehouse
+
+
+def _probe_writable(folder: Path, home: Path) -> None:
+    """Create and remove a folder in `folder`: access() says yes as root, and on /proc, a
+    read-only mount or an immutable folder, where only trying tells."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fhirflow-probe-", dir=folder))
+    except OSError as exc:
+        raise ValueError(
+            f"{home} cannot be created or written ({exc.strerror or exc} in {folder}); "
+            "choose a writable folder"
+        ) from None
 
 
 # Never shown, not even in a validation error's "(got ...)".

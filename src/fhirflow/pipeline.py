@@ -1,158 +1,389 @@
-"""One pass of every stage, in order, each reading what the previous one stored.
+"""The one module that composes stages. The CLI and the Airflow tasks call these functions.
 
-Used by `fhirflow run` and by the end-to-end tests. Stages hand nothing to each other in
-memory: generate/ingest writes the landing folder, upload reads it, load reads the object
-store, dbt reads RAW.
+Each function opens what its stage needs (store, warehouse, dbt), runs the stage and returns
+its own result dataclass; printing and logging are the caller's. Stages hand nothing to each
+other in memory: generate/land writes the landing folder, upload reads it, load reads the
+object store, dbt reads RAW, so `run_once` is these functions one after the other.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from fhirflow.config import Settings
-from fhirflow.errors import FhirflowError
-from fhirflow.landing import ingest_synthea_output
+from fhirflow.errors import ConfigError, FhirflowError, first_line
+from fhirflow.landing import IngestResult, read_report
 from fhirflow.load import LoadProgress, LoadResult, run_load
-from fhirflow.store import open_store
-from fhirflow.transform import TransformResult, run_dbt
+from fhirflow.store import StoredObject, open_store
+from fhirflow.transform import Mode, Selection, TransformResult
 from fhirflow.upload import Progress as UploadProgress
 from fhirflow.upload import UploadResult, upload_landing
-from fhirflow.warehouse import open_warehouse
+from fhirflow.warehouse import LoadRecord, Warehouse, open_warehouse
+
+Say = Callable[[str], None]
+Engine = Literal["simulator", "synthea", "auto"]
+"""simulator: the built-in generator; synthea: the real jar (SYNTHEA_JAR or --synthea-jar);
+auto: Synthea when a jar is configured, else the simulator (the generation DAG)."""
 
 
-@dataclass
-class StageRow:
-    stage: str
-    files: int | None
-    rows: int | None
-    megabytes: float | None
-    seconds: float
-    note: str = ""
+def _quiet(_message: str) -> None:
+    pass
 
 
-@dataclass
-class PipelineResult:
-    stages: list[StageRow] = field(default_factory=list)
-    transform: TransformResult | None = None
-    layer_rows: dict[str, dict[str, int]] = field(default_factory=dict)
-    raw_counts: dict[str, int] = field(default_factory=dict)
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 patient`, `2 patients`, `0 files`; `many` for irregular plurals (`batches`)."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
-    @property
-    def success(self) -> bool:
-        return self.transform is None or self.transform.success
+
+@contextmanager
+def _warehouse(settings: Settings, kind: str | None = None, *,
+               read_only: bool = False) -> Iterator[Warehouse]:
+    warehouse = open_warehouse(settings, kind, read_only=read_only)
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+# --- generate / land -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class GenerateOptions:
-    patients: int
+    patients: int = 20
+    seed: int = 42
+    years_of_history: int = 10
+    state: str = "Massachusetts"
+    engine: Engine = "simulator"
+
+
+@dataclass
+class Generated:
+    engine: Literal["simulator", "synthea"]
     seed: int
-    years_of_history: int
-    state: str
+    patients: int
+    files: int
+    bytes: int
+    seconds: float
+    landing_dir: Path
 
 
-Say = Callable[[str], None]
+@dataclass
+class Landed:
+    """An existing Synthea output folder placed into landing (`--from-dir`)."""
+
+    source: Path
+    ingest: IngestResult
+    seconds: float
+
+    @property
+    def patients(self) -> int:
+        return len(self.ingest.patients)
+
+    @property
+    def copied(self) -> int:
+        return self.ingest.copied
+
+    @property
+    def unchanged(self) -> int:
+        return self.ingest.unchanged
+
+    @property
+    def bytes(self) -> int:
+        return self.ingest.bytes
+
+    @property
+    def files(self) -> int:
+        return self.copied + self.unchanged
 
 
-def _mb(n: int) -> float:
-    return n / 1_000_000
+def generate(settings: Settings, options: GenerateOptions, say: Say = _quiet) -> Generated:
+    """New patients into landing, by the simulator or the real Synthea jar."""
+    from fhirflow import generate as gen
+
+    engine = options.engine
+    if engine == "auto":
+        engine = "synthea" if settings.synthea_jar is not None else "simulator"
+    who = plural(options.patients, "patient")
+    if engine == "synthea":
+        if settings.synthea_jar is None:
+            raise ConfigError("--engine synthea needs --synthea-jar PATH or SYNTHEA_JAR")
+        say(f"running Synthea {settings.synthea_jar} for {who} (seed {options.seed})")
+        made = gen.run_synthea(settings.landing_dir, jar=settings.synthea_jar,
+                               patients=options.patients, seed=options.seed,
+                               years_of_history=options.years_of_history, state=options.state)
+    else:
+        say(f"generating {who} (seed {options.seed})")
+        made = gen.generate_patients(settings.landing_dir, patients=options.patients,
+                                     seed=options.seed,
+                                     years_of_history=options.years_of_history,
+                                     state=options.state)
+    return Generated(engine, options.seed, made.patients, made.files, made.bytes, made.seconds,
+                     settings.landing_dir)
 
 
-def land(settings: Settings, *, from_dir: Path | None, generate: GenerateOptions | None,
-         say: Say) -> StageRow:
+def land(settings: Settings, from_dir: Path, say: Say = _quiet) -> Landed:
+    """An existing Synthea output folder (or its fhir/ subfolder) into landing."""
+    from fhirflow.landing import ingest_synthea_output, write_report
+
+    if not Path(from_dir).is_dir():
+        raise ConfigError(f"--from-dir {from_dir}: no such folder")
     started = time.perf_counter()
-    if from_dir is not None:
-        say(f"landing Synthea output from {from_dir}")
-        ingested = ingest_synthea_output(from_dir, settings.landing_dir)
-        return StageRow("land (--from-dir)", ingested.copied + ingested.unchanged,
-                        len(ingested.patients), _mb(ingested.bytes),
-                        time.perf_counter() - started,
-                        f"{ingested.copied} new, {ingested.unchanged} already landed")
-    if generate is None:
-        raise FhirflowError("nothing to land: pass --from-dir DIR or a number of --patients")
-    from fhirflow.generate import generate_patients
-
-    say(f"generating {generate.patients} patients (seed {generate.seed})")
-    made = generate_patients(
-        settings.landing_dir,
-        patients=generate.patients,
-        seed=generate.seed,
-        years_of_history=generate.years_of_history,
-        state=generate.state,
-    )
-    return StageRow("generate", made.files, made.patients, _mb(made.bytes),
-                    time.perf_counter() - started, f"{made.patients} patients")
+    say(f"landing Synthea output from {from_dir}")
+    ingested = ingest_synthea_output(Path(from_dir), settings.landing_dir,
+                                     max_inspect_bytes=settings.max_file_bytes)
+    write_report(settings.state_dir, ingested, source=Path(from_dir))
+    return Landed(Path(from_dir), ingested, time.perf_counter() - started)
 
 
-def upload(settings: Settings, say: Say, store_kind: str | None = None, *,
-           progress: UploadProgress | None = None) -> tuple[StageRow, UploadResult]:
+# --- upload / clean --------------------------------------------------------------------------
+
+
+@dataclass
+class Uploaded:
+    store: str
+    result: UploadResult
+
+
+@dataclass
+class Cleaned:
+    ttl_hours: float
+    dry_run: bool
+    removed: list[str] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # (landing relpath, reason)
+
+    @property
+    def kept_by_reason(self) -> dict[str, int]:
+        return dict(sorted(Counter(reason for _path, reason in self.kept).items()))
+
+
+def upload(settings: Settings, say: Say = _quiet, *, store_kind: str | None = None,
+           progress: UploadProgress | None = None) -> Uploaded:
+    """Landed files the store does not hold yet into the object store."""
     store = open_store(settings, store_kind)
     say(f"uploading to {store.description}")
     result = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                             state_dir=settings.state_dir, workers=settings.upload_workers,
                             progress=progress)
-    row = StageRow("upload", result.uploaded, None, _mb(result.bytes), result.seconds,
-                   f"{result.already_uploaded} already uploaded")
-    return row, result
+    return Uploaded(store.description, result)
 
 
-def load(settings: Settings, say: Say, *, store_kind: str | None = None,
-         warehouse_kind: str | None = None,
-         progress: LoadProgress | None = None) -> tuple[StageRow, LoadResult]:
+def clean(settings: Settings, say: Say = _quiet, *, dry_run: bool = False) -> Cleaned:
+    """Landed files older than the TTL that the store holds; never one not uploaded yet."""
+    from fhirflow.landing import clean_landing
+    from fhirflow.upload import is_uploaded
+
+    store = open_store(settings)
+    say(f"cleaning {settings.landing_dir} (files older than {settings.landing_ttl_hours:g} h)")
+    result = clean_landing(settings.landing_dir, settings.landing_ttl_hours,
+                           is_uploaded(settings.state_dir, store), dry_run=dry_run)
+    return Cleaned(settings.landing_ttl_hours, dry_run, result.removed, result.kept)
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    warehouse: str
+    result: LoadResult
+    already_in_raw: int = 0  # of the objects given, those RAW held before (a retry)
+
+
+@dataclass
+class Listing:
+    """New objects after the watermark, at most `limit` of them (the next run takes the rest)."""
+
+    store: str
+    objects: list[StoredObject]
+    remaining: int
+
+
+@dataclass
+class WatermarkCheck:
+    watermark: str | None
+    raw: dict[str, int]
+    recent: list[LoadRecord]
+
+
+def load(settings: Settings, say: Say = _quiet, *, objects: list[StoredObject] | None = None,
+         store_kind: str | None = None, warehouse_kind: str | None = None,
+         progress: LoadProgress | None = None) -> Loaded:
+    """New files (or exactly `objects`, minus what RAW holds) into RAW, batch by batch."""
     store = open_store(settings, store_kind)
-    warehouse = open_warehouse(settings, warehouse_kind)
+    with _warehouse(settings, warehouse_kind) as warehouse:
+        say(f"loading {'new files' if objects is None else plural(len(objects), 'listed file')}"
+            f" into {warehouse.description}")
+        result = run_load(store, warehouse, prefix=settings.patients_prefix,
+                          batch_size=settings.load_batch_size,
+                          max_file_bytes=settings.max_file_bytes, progress=progress,
+                          objects=objects, fetch_workers=settings.upload_workers)
+    return Loaded(warehouse.description, result, already_in_raw=result.files_skipped)
+
+
+def create_raw_tables(settings: Settings) -> str:
+    """RAW.FHIR_BUNDLES, LOAD_WATERMARK and LOAD_ERRORS if missing; the warehouse's name."""
+    with _warehouse(settings) as warehouse:
+        warehouse.create_tables()
+        return warehouse.description
+
+
+def last_watermark(settings: Settings) -> str | None:
+    with _warehouse(settings) as warehouse:
+        return warehouse.last_watermark()
+
+
+def list_new(settings: Settings, *, watermark: str | None, limit: int) -> Listing:
+    from fhirflow.load import list_new_files
+
+    store = open_store(settings)
+    with _warehouse(settings) as warehouse:
+        pending = list_new_files(store, warehouse, prefix=settings.patients_prefix,
+                                 watermark=watermark)
+    return Listing(store.description, pending[:limit], max(0, len(pending) - limit))
+
+
+def verify_watermark(settings: Settings, expected: str | None) -> WatermarkCheck:
+    """The committed watermark, checked against the last key a load reported.
+
+    Each batch commits its watermark with its rows, so there is nothing to write; one
+    behind what the load reported would mean a lost commit.
+    """
+    with _warehouse(settings) as warehouse:
+        found = WatermarkCheck(warehouse.last_watermark(), warehouse.raw_counts(),
+                               warehouse.recent_loads(3))
+    if expected and (found.watermark is None or found.watermark < expected):
+        raise FhirflowError(f"committed watermark {found.watermark!r} is behind this run's last "
+                            f"loaded key {expected!r}; inspect RAW.LOAD_WATERMARK")
+    return found
+
+
+# --- transform -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _reading_raw(warehouse: Warehouse) -> Iterator[None]:
+    """A RAW that is not there yet (a warehouse file without a load) as one clear line."""
     try:
-        say(f"loading new files into {warehouse.description}")
-        result = run_load(
-            store, warehouse,
-            prefix=settings.patients_prefix,
-            batch_size=settings.load_batch_size,
-            max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
-            progress=progress,
-        )
-    finally:
-        warehouse.close()
-    note = f"{len(result.batches)} batches"
-    if result.files_failed:
-        note += f", {result.files_failed} files quarantined in RAW.LOAD_ERRORS"
-    row = StageRow("load", result.files_loaded, result.files_loaded,
-                   _mb(result.bytes_loaded), result.seconds, note)
-    return row, result
+        yield
+    except FhirflowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each driver has its own error types
+        raise FhirflowError(f"cannot read RAW in {warehouse.description} ({first_line(exc)}); "
+                            "run `fhirflow load` first") from None
 
 
-def transform(settings: Settings, say: Say, *, select: str | None = None,
-              full_refresh: bool = False) -> tuple[StageRow, TransformResult]:
-    say("running dbt build")
-    result = run_dbt(settings, "build", select=select, full_refresh=full_refresh)
-    models = sum(s.models_ok for name, s in result.layers.items() if name != "seeds")
-    tests = sum(s.tests_passed for s in result.layers.values())
-    note = f"{models} models, {tests} tests passed"
-    if result.failures:
-        note += f", {len(result.failures)} failed"
-    return StageRow("transform (dbt)", None, None, None, result.seconds, note), result
+def raw_load(settings: Settings) -> str | None:
+    """RAW's newest load id (None before the first): what a dbt build reflects."""
+    with _warehouse(settings, read_only=True) as warehouse, _reading_raw(warehouse):
+        recent = warehouse.recent_loads(1)
+    return recent[0].load_id if recent else None
 
 
-def run_once(
-    settings: Settings,
-    *,
-    from_dir: Path | None = None,
-    generate: GenerateOptions | None = None,
-    say: Say = lambda _msg: None,
-) -> PipelineResult:
-    result = PipelineResult()
-    result.stages.append(land(settings, from_dir=from_dir, generate=generate, say=say))
-    result.stages.append(upload(settings, say)[0])
-    result.stages.append(load(settings, say)[0])
-    row, result.transform = transform(settings, say)
-    result.stages.append(row)
-    # Not read-only: dbt-duckdb keeps its read-write connection open in this process, and
-    # DuckDB refuses a second connection to the same file with another configuration.
-    warehouse = open_warehouse(settings)
-    try:
-        result.raw_counts = warehouse.raw_counts()
-        result.layer_rows = warehouse.model_counts()
-    finally:
-        warehouse.close()
-    return result
+def transform(settings: Settings, say: Say = _quiet, *, layer: str | None = None,
+              select: str | None = None, exclude: str | None = None,
+              dbt_vars: dict[str, Any] | None = None, full_refresh: bool = False,
+              mode: Mode = "build") -> TransformResult:
+    """dbt over RAW: everything, one layer (`layer`), or dbt's own `select`/`exclude`.
+
+    Refused (InconsistentBuild, before dbt starts) when a model would be built from inputs
+    of different loads, e.g. marts over a staging layer newer than intermediate.
+    """
+    from fhirflow import transform as tf
+
+    if layer and (select or exclude):
+        raise ConfigError("--layer is a shorthand for --select tag:<layer>; give one or the other")
+    selection = tf.layer_selection(layer) if layer else Selection(select, exclude)
+    say(f"running dbt {'test' if mode == 'tests' else 'build'} ({selection.describe()})")
+    loaded = None if mode == "tests" else raw_load(settings)
+    return tf.build(settings, selection, raw_load=loaded, mode=mode, full_refresh=full_refresh,
+                    dbt_vars=dbt_vars, layer=layer)
+
+
+def check_dbt(settings: Settings) -> dict[str, str]:
+    """dbt, the target's adapter and the project are in place (versions and paths)."""
+    from fhirflow.transform import check_installation
+
+    return check_installation(settings)
+
+
+def dbt(settings: Settings, command: str, *, target_path: Path | None = None) -> None:
+    """dbt's deps, debug or `docs generate`, with fhirflow's project and profile."""
+    from fhirflow.transform import dbt_command
+
+    dbt_command(settings, command, target_path=target_path)
+
+
+def export_csv(settings: Settings, out_dir: Path, tables: list[str] | None = None) -> Any:
+    """The staging layer back to Synthea's CSV tables (fhirflow.export_csv's result)."""
+    from fhirflow.export_csv import export_csv as export
+
+    return export(settings, out_dir, tables)
+
+
+# --- status and the whole run ----------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    home: Path
+    warehouse: str
+    raw: dict[str, int]
+    loads: list[LoadRecord]
+    layers: dict[str, dict[str, int]]
+
+    @property
+    def models(self) -> dict[str, int]:
+        return {name: n for per_layer in self.layers.values() for name, n in per_layer.items()}
+
+    landing: dict[str, Any] | None = None  # the last --from-dir ingest: skipped files, warnings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"home": str(self.home), "warehouse": self.warehouse, "raw": self.raw,
+                "loads": [r.as_dict() for r in self.loads], "layers": self.layers,
+                "models": self.models, "landing": self.landing}
+
+
+def status(settings: Settings, *, loads: int = 5) -> Status:
+    """Recent loads from RAW.LOAD_WATERMARK and row counts per layer (read-only)."""
+    if loads < 0:
+        raise ConfigError(f"--loads must be zero or more, got {loads}")
+    with _warehouse(settings, read_only=True) as warehouse, _reading_raw(warehouse):
+        return Status(settings.home, settings.warehouse, warehouse.raw_counts(),
+                      warehouse.recent_loads(loads) if loads else [], warehouse.model_counts(),
+                      read_report(settings.state_dir))
+
+
+@dataclass
+class RunResult:
+    landed: Generated | Landed
+    uploaded: Uploaded
+    loaded: Loaded
+    transform: TransformResult
+    status: Status
+
+    @property
+    def success(self) -> bool:
+        return self.transform.success
+
+
+def run_once(settings: Settings, *, from_dir: Path | None = None,
+             options: GenerateOptions | None = None, say: Say = _quiet) -> RunResult:
+    """Every stage once: land `from_dir` (or generate with `options`), upload, load,
+    transform; then the status."""
+    if from_dir is not None:
+        landed: Generated | Landed = land(settings, from_dir, say)
+    elif options is not None:
+        landed = generate(settings, options, say)
+    else:
+        raise ConfigError("nothing to land: pass --from-dir DIR or a number of --patients")
+    uploaded = upload(settings, say)
+    loaded = load(settings, say)
+    transformed = transform(settings, say)
+    return RunResult(landed, uploaded, loaded, transformed, status(settings))

@@ -4,9 +4,12 @@ Both backends speak the same small interface, so upload and load never know whic
 they talk to. Keys are '/'-separated and sort in upload order.
 
 Every call that touches the store is retried a bounded number of times with exponential
-backoff and jitter when the failure looks transient (timeouts, 5xx, throttling, a busy
-network filesystem); anything else, and a failure that outlasts the retries, becomes one
-`StoreError` line that says what to check.
+backoff when the failure looks transient, and has connect and read timeouts, so a store that
+hangs fails within about a minute. S3 uses botocore's own mechanisms for both (its Config:
+`connect_timeout`, `read_timeout`, `retries={"mode": "standard", "total_max_attempts"}`); the
+local folder, which botocore does not cover, keeps `with_retries` for the errors a busy
+network filesystem gives (EIO, ESTALE, EAGAIN). A failure that outlasts the retries becomes
+one `StoreError` line that says what was tried, how long it waited, and what to check.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from __future__ import annotations
 import errno
 import os
 import random
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from fhirflow.atomic import copy_atomic
-from fhirflow.errors import FhirflowError, first_line
+from fhirflow.atomic import copy_atomic, is_temp_name, remove_stale_temps
+from fhirflow.errors import FhirflowError, first_line, os_error_line
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
@@ -30,6 +34,11 @@ T = TypeVar("T")
 
 # Files above this go to S3 as multipart uploads; below it, one PUT (retried as a whole).
 _MULTIPART_THRESHOLD = 64 * 1024 * 1024
+# Defaults of the S3 client's timeouts and attempts (Settings overrides them): a hung
+# endpoint costs attempts x read timeout plus botocore's backoff, about 50 s.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 12.0
+ATTEMPTS = 4
 
 
 class StoreError(FhirflowError):
@@ -50,6 +59,9 @@ class ObjectStore(Protocol):
     """What upload and load need from an object store."""
 
     description: str
+    identity: str
+    """Names this store for the upload ledger: its kind and location (folder, or
+    endpoint + bucket), so uploads to one store never count for another."""
 
     def check(self) -> None:
         """Raise StoreError (one line) unless the store is reachable and usable."""
@@ -76,6 +88,10 @@ class ObjectStore(Protocol):
         `file:///...`)."""
         ...
 
+    def remove_leftovers(self) -> int:
+        """Remove what killed writers left behind (stale temp files); how many."""
+        ...
+
 
 def with_retries(
     op: Callable[[], T],
@@ -86,7 +102,10 @@ def with_retries(
     max_delay: float = 4.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `op`; on a transient failure wait base*2^n (with jitter, capped) and try again."""
+    """Run `op`; on a transient failure wait base*2^n (with jitter, capped) and try again.
+
+    Only for the local folder store: filesystem calls have no client library with a retry
+    policy of its own (S3 uses botocore's)."""
     for attempt in range(1, attempts + 1):
         try:
             return op()
@@ -114,11 +133,17 @@ class LocalStore:
         self.root = root
         self.attempts = attempts
         self.description = f"folder {root}"
+        self.identity = f"local {root.absolute()}"
+        # Entries a listing passed over and why (links, devices): `fhirflow load` shows them.
+        self.refused: list[tuple[str, str]] = []
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise FhirflowError(f"object key {key!r} points outside the store")
+            raise StoreError(
+                f"object key {key!r} leads outside {self.description} (to {path}): "
+                "remove the symbolic link from the store folder"
+            )
         return path
 
     def _retry(self, op: Callable[[], T], action: str) -> T:
@@ -127,7 +152,10 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise ObjectMissing(f"{action}: {first_line(exc)}") from exc
         except OSError as exc:
-            raise StoreError(f"{action} in {self.description} failed: {first_line(exc)}") from exc
+            raise StoreError(os_error_line(exc, f"{action} in {self.description}")) from exc
+
+    def remove_leftovers(self) -> int:
+        return len(remove_stale_temps(self.root))
 
     def check(self) -> None:
         def probe() -> None:
@@ -154,19 +182,24 @@ class LocalStore:
         if not folder.is_dir():
             return
         keys = []
-        for dirpath, _dirnames, filenames in os.walk(folder):
-            for name in filenames:
-                if name.startswith("."):
+        # os.walk does not descend into linked folders; linked files are refused below.
+        for dirpath, dirnames, filenames in os.walk(folder):
+            for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+                if name.startswith(".") or is_temp_name(name):
                     continue  # partial writes in flight
                 key = Path(dirpath, name).relative_to(self.root).as_posix()
                 if key.startswith(prefix) and (start_after is None or key > start_after):
                     keys.append(key)
         for key in sorted(keys):
             try:
-                size = (self.root / key).stat().st_size
+                info = (self.root / key).lstat()
             except FileNotFoundError:
                 continue  # removed since the walk
-            yield StoredObject(key=key, size=size)
+            if not stat.S_ISREG(info.st_mode):
+                what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+                self.refused.append((key, f"{what} in the store folder: refused, not loaded"))
+                continue
+            yield StoredObject(key=key, size=info.st_size)
 
     def fetch_to(self, key: str, path: Path) -> None:
         source = self._path(key)
@@ -185,27 +218,18 @@ class LocalStore:
         return self._path(key).as_uri()
 
 
-_TRANSIENT_S3_CODES = {
-    "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
-    "RequestTimeout", "RequestTimeTooSkewed", "Throttling", "ThrottlingException",
-}
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
-
-
-def _s3_transient(exc: BaseException) -> bool:
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code")) in _TRANSIENT_S3_CODES
-    # ConnectionError covers refused connections, connect/read timeouts, resets.
-    return isinstance(exc, (ConnectionError, HTTPClientError))
+_DENIED_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
 class S3Store:
     """An S3 bucket (or any S3-compatible endpoint) through boto3.
 
     boto3 was chosen for being AWS's own, long-maintained SDK that any S3-compatible endpoint
-    accepts; its credential chain (env, profile, instance role) is used as is.
+    accepts; its credential chain (env, profile, instance role) is used as is. Retries and
+    timeouts are botocore's: standard retry mode (exponential backoff with jitter on
+    throttling, 5xx, connection errors and timeouts) with `attempts` in total, and connect /
+    read timeouts on every request, so no call can hang.
     """
 
     def __init__(
@@ -214,8 +238,10 @@ class S3Store:
         *,
         endpoint_url: str | None = None,
         region: str = "us-east-1",
-        attempts: int = 4,
+        attempts: int = ATTEMPTS,
         max_connections: int = 16,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         import boto3
         from botocore.config import Config
@@ -223,39 +249,51 @@ class S3Store:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.attempts = attempts
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self.description = f"s3://{bucket}" + (f" at {endpoint_url}" if endpoint_url else "")
-        # boto3's own standard retries (2 attempts) sit inside our bounded outer retry, so
-        # an unreachable endpoint fails in seconds rather than minutes.
+        self.identity = f"s3 {endpoint_url or 'aws'} {bucket}"
         config = Config(
-            retries={"max_attempts": 2, "mode": "standard"},
-            connect_timeout=3,
-            read_timeout=30,
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             max_pool_connections=max_connections,
         )
         self._client = boto3.client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
 
+    def _policy(self, waited: float) -> str:
+        return (f"after {self.attempts} attempts in {waited:.0f} s (connect timeout "
+                f"{self.connect_timeout:g} s, read timeout {self.read_timeout:g} s each; "
+                "FHIRFLOW_STORE_ATTEMPTS, FHIRFLOW_STORE_CONNECT_TIMEOUT, "
+                "FHIRFLOW_STORE_READ_TIMEOUT)")
+
     def _retry(self, op: Callable[[], T], action: str) -> T:
+        """Run one boto3 call (botocore retries it); its failure as one StoreError line."""
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
             ConnectionError,
+            HTTPClientError,
             NoCredentialsError,
         )
 
+        started = time.monotonic()
         try:
-            return with_retries(op, attempts=self.attempts, transient=_s3_transient)
+            return op()
         except NoCredentialsError:
             raise StoreError(
                 f"{action}: no AWS credentials found; set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY (or a profile / instance role)"
             ) from None
-        except ConnectionError as exc:
+        except (ConnectionError, HTTPClientError) as exc:
+            # Refused connections, connect and read timeouts, resets.
             where = self.endpoint_url or "S3"
             raise StoreError(
-                f"{action}: cannot reach {where} ({first_line(exc)}) after {self.attempts} "
-                "attempts; check AWS_ENDPOINT_URL and the network, then re-run"
+                f"{action}: cannot reach {where} ({first_line(exc)}) "
+                f"{self._policy(time.monotonic() - started)}; check AWS_ENDPOINT_URL and the "
+                "network, then re-run"
             ) from None
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code"))
@@ -266,14 +304,25 @@ class S3Store:
                     f"{action}: bucket {self.bucket!r} does not exist; create it or set "
                     "AWS_S3_BUCKET"
                 ) from None
-            if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+            if code in _DENIED_CODES:
                 raise StoreError(
                     f"{action}: access denied to {self.description} ({code}); check the AWS "
                     "credentials and the bucket policy"
                 ) from None
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if isinstance(status, int) and status >= 500:
+                raise StoreError(
+                    f"{action} on {self.description} failed: {first_line(exc)} "
+                    f"{self._policy(time.monotonic() - started)}; re-run when it is back"
+                ) from None
             raise StoreError(f"{action} on {self.description} failed: {first_line(exc)}") from None
         except BotoCoreError as exc:
             raise StoreError(f"{action} on {self.description} failed: {first_line(exc)}") from None
+
+    def remove_leftovers(self) -> int:
+        # A killed multipart upload leaves parts S3 keeps invisibly (a lifecycle rule's job:
+        # AbortIncompleteMultipartUpload); nothing under a key is ever half-written.
+        return 0
 
     def check(self) -> None:
         try:
@@ -351,5 +400,7 @@ def open_store(settings: Settings, kind: str | None = None) -> ObjectStore:
             region=settings.aws_region,
             attempts=settings.store_attempts,
             max_connections=max(10, settings.upload_workers * 2),
+            connect_timeout=settings.store_connect_timeout,
+            read_timeout=settings.store_read_timeout,
         )
     raise FhirflowError(f"unknown object store {kind!r}; use 'local' or 's3'")

@@ -1,9 +1,13 @@
-"""Upload: landing folder -> object store, exactly once per file content.
+"""Upload: landing folder -> object store, exactly once per file content and store.
 
-A small SQLite ledger in `$FHIRFLOW_HOME/state/` remembers, per landed file and content
-hash, the object key it was given. The key is written to the ledger *before* the upload
-(status 'pending') and confirmed after it, so a crash mid-upload is retried under the same
-key on the next run instead of producing a second copy with a new key.
+A small SQLite ledger in `$FHIRFLOW_HOME/state/` remembers, per store (local folder, or
+bucket + prefix + endpoint), landed file and content hash, the object key it was given. The
+key is written to the ledger *before* the upload (status 'pending') and confirmed after it,
+so a crash mid-upload is retried under the same key on the next run instead of producing a
+second copy with a new key. Each run lists the store's keys since the oldest one the landed
+files were given, so an object the store no longer holds (a lifecycle rule, a restored
+bucket) is noticed and sent again, under a fresh key that sorts above the loader's
+watermark; the load skips content RAW already holds for that file (see load's dedupe).
 """
 
 from __future__ import annotations
@@ -14,24 +18,36 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fhirflow.errors import FhirflowError, first_line
-from fhirflow.landing import LandedFile, file_sha256, iter_landed
+from fhirflow.atomic import remove_stale_temps
+from fhirflow.errors import (
+    DiskError,
+    FhirflowError,
+    file_advice,
+    first_line,
+    is_disk_full,
+    os_error_line,
+)
+from fhirflow.landing import LandedFile, Skipped, data_suffix, file_sha256, scan_landing
+from fhirflow.safepath import safe_file_name
 from fhirflow.store import ObjectStore
 
 _SCHEMA = """
-create table if not exists uploads (
+create table if not exists uploads_v2 (
+    id          integer primary key autoincrement,
+    store       text not null,
     relpath     text not null,
     sha256      text not null,
     size        integer not null,
-    object_key  text not null unique,
+    object_key  text not null,
     status      text not null check (status in ('pending', 'done')),
     recorded_at text not null,
-    primary key (relpath, sha256)
-)
+    unique (store, object_key)
+);
+create index if not exists uploads_v2_file on uploads_v2 (store, relpath, id);
 """
 
 
@@ -40,18 +56,67 @@ class UploadResult:
     landed: int = 0
     uploaded: int = 0
     already_uploaded: int = 0
+    # Confirmed in the ledger but gone from the store, so sent again.
+    resent: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    skipped: list[Skipped] = field(default_factory=list)  # landing entries not uploaded
+    leftovers_removed: int = 0  # temp files of killed runs (landing and a local store)
+
+    def note(self) -> str:
+        """The run summary's note for this stage."""
+        parts = [f"{self.already_uploaded} already uploaded"]
+        if self.resent:
+            parts.append(f"{self.resent} sent again (the store had lost them)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Known:
+    object_key: str
+    status: str
+    sha256: str
 
 
 class UploadLedger:
-    """Which landed file content went to which object key."""
+    """Which landed file content went to which object key of one store."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.execute(_SCHEMA)
+    def __init__(self, path: Path, store: str = "") -> None:
+        self.store = store
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path)
+            self._db.execute("pragma journal_mode=wal")
+            self._db.executescript(_SCHEMA)
+            self._adopt_v1()
+        except sqlite3.Error as exc:
+            raise FhirflowError(
+                f"cannot open the upload ledger {path}: {first_line(exc)} "
+                f"({file_advice(str(exc))})"
+            ) from None
+        except OSError as exc:
+            raise DiskError(os_error_line(exc, f"opening the upload ledger {path}")) from None
+
+    def _adopt_v1(self) -> None:
+        """Rows of the first ledger (no store column) become this store's: the next run
+        checks each against the store's listing anyway, so a wrong guess only re-sends."""
+        old = self._db.execute(
+            "select 1 from sqlite_master where type = 'table' and name = 'uploads'"
+        ).fetchone()
+        if not old:
+            return
+        with self._db:
+            self._db.execute(
+                "insert or ignore into uploads_v2 "
+                "(store, relpath, sha256, size, object_key, status, recorded_at) "
+                "select ?, relpath, sha256, size, object_key, status, recorded_at "
+                "from uploads order by recorded_at",
+                (self.store,),
+            )
+            self._db.execute("drop table uploads")
 
     def close(self) -> None:
         self._db.close()
@@ -62,37 +127,50 @@ class UploadLedger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def lookup(self, relpath: str, sha256: str) -> tuple[str, str] | None:
-        """(object_key, status) for this content of this file, if ever planned."""
+    def latest(self, relpath: str) -> Known | None:
+        """The last upload planned for this file in this store, whatever its content."""
         row = self._db.execute(
-            "select object_key, status from uploads where relpath = ? and sha256 = ?",
-            (relpath, sha256),
+            "select object_key, status, sha256 from uploads_v2 "
+            "where store = ? and relpath = ? order by id desc limit 1",
+            (self.store, relpath),
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        return Known(*row) if row else None
+
+    def lookup(self, relpath: str, sha256: str) -> tuple[str, str] | None:
+        """(object_key, status) when this content is the file's last upload to this store."""
+        known = self.latest(relpath)
+        return (known.object_key, known.status) if known and known.sha256 == sha256 else None
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; a failure (a full disk) as one line. Nothing is lost by it: a
+        run that could not record an upload checks the store for it next time."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.Error as exc:
+            raise DiskError(
+                f"recording uploads in {self.path} failed: {first_line(exc)} "
+                f"({file_advice(str(exc))}; files already sent are found in the store)"
+            ) from None
 
     def plan_many(self, plans: list[tuple[str, str, int, str]]) -> None:
         """Record (relpath, sha256, size, key) rows as pending, in one transaction."""
         now = _now_iso()
-        with self._db:
+        with self._writing():
             self._db.executemany(
-                "insert into uploads values (?, ?, ?, ?, 'pending', ?)",
-                [(*p, now) for p in plans],
+                "insert into uploads_v2 "
+                "(store, relpath, sha256, size, object_key, status, recorded_at) "
+                "values (?, ?, ?, ?, ?, 'pending', ?)",
+                [(self.store, *p, now) for p in plans],
             )
 
     def confirm(self, key: str) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute(
-                "update uploads set status = 'done', recorded_at = ? where object_key = ?",
-                (_now_iso(), key),
-            )
-
-    def rekey(self, old_key: str, new_key: str) -> None:
-        """Give a planned upload that never reached the store a new key."""
-        with self._db:
-            self._db.execute(
-                "update uploads set object_key = ?, recorded_at = ? "
-                "where object_key = ? and status = 'pending'",
-                (new_key, _now_iso(), old_key),
+                "update uploads_v2 set status = 'done', recorded_at = ? "
+                "where store = ? and object_key = ?",
+                (_now_iso(), self.store, key),
             )
 
 
@@ -104,9 +182,26 @@ def ledger_path(state_dir: Path) -> Path:
     return state_dir / "upload_ledger.sqlite"
 
 
+def ledger_scope(store: ObjectStore, prefix: str) -> str:
+    """The ledger's name for one destination: the store's identity and the key prefix."""
+    return f"{store.identity} {prefix}"
+
+
 def object_key(prefix: str, stamp: str, seq: int, landed: LandedFile) -> str:
-    """`<prefix><UTC stamp>-<seq>-<file name>`: sorts by upload run, then by order in it."""
-    return f"{prefix}{stamp}-{seq:06d}-{landed.path.name}"
+    """`<prefix><UTC stamp>-<seq>-<file name>`: sorts by upload run, then by order in it.
+    The file name is made safe (a file dropped into landing by hand may have any name)."""
+    name = landed.path.name
+    return f"{prefix}{stamp}-{seq:06d}-{safe_file_name(name, data_suffix(name) or '.json')}"
+
+
+def _held_keys(store: ObjectStore, prefix: str, keys: list[str]) -> set[str]:
+    """Which of `keys` the store holds: one listing from just below the oldest of them (keys
+    sort by upload time, so this reads the landing folder's window, not the whole bucket)."""
+    if not keys:
+        return set()
+    wanted = set(keys)
+    oldest = min(keys)
+    return {o.key for o in store.list_after(prefix, oldest[:-1]) if o.key in wanted}
 
 
 Progress = Callable[[int, int, int, int], None]
@@ -122,77 +217,90 @@ def upload_landing(
     workers: int = 8,
     progress: Progress | None = None,
 ) -> UploadResult:
-    """Upload every landed file whose current content the store does not hold yet.
+    """Upload every landed file whose current content this store does not hold.
 
     Safe to re-run after any crash: a file planned but not confirmed is looked up in the
     store; if it arrived it is confirmed, if not it is uploaded under a fresh key (so its key
-    never sorts far below a watermark the loader already passed). One upload at a time per
-    state folder (a lock file), so two runs never plan the same file twice.
+    never sorts far below a watermark the loader already passed). A confirmed file the store
+    no longer holds is sent again the same way. One upload at a time per state folder (a
+    lock file), so two runs never plan the same file twice. The store is checked first, so
+    a bucket that does not exist is an error even when there is nothing to send.
     """
     started = time.perf_counter()
     result = UploadResult()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     todo: list[tuple[str, LandedFile]] = []
-    with _upload_lock(state_dir), UploadLedger(ledger_path(state_dir)) as ledger:
-        landed_files = list(iter_landed(landing_root))
+    store.check()  # unreachable store or missing bucket: one clear line before any work
+    with _upload_lock(state_dir), UploadLedger(ledger_path(state_dir),
+                                               ledger_scope(store, prefix)) as ledger:
+        result.leftovers_removed = len(remove_stale_temps(landing_root))
+        result.leftovers_removed += store.remove_leftovers()
+        scan = scan_landing(landing_root)
+        landed_files, result.skipped = scan.files, scan.skipped
         result.landed = len(landed_files)
         # Hashing dominates a re-run over a large landing folder; hashlib releases the GIL.
         with ThreadPoolExecutor(max_workers=max(1, min(workers, 4))) as pool:
             hashes = list(pool.map(lambda f: file_sha256(f.path), landed_files))
-        checked = False
+        knowns = [ledger.lookup(f.relpath, sha) for f, sha in zip(landed_files, hashes,
+                                                                   strict=True)]
+        held = _held_keys(store, prefix, [k[0] for k in knowns if k])
         plans: list[tuple[str, str, int, str]] = []
-        for seq, (landed, sha) in enumerate(zip(landed_files, hashes, strict=True)):
-            known = ledger.lookup(landed.relpath, sha)
-            if known and known[1] == "done":
+        for seq, (landed, sha, known) in enumerate(zip(landed_files, hashes, knowns,
+                                                       strict=True)):
+            if known and known[0] in held:
+                if known[1] != "done":  # planned by a run that died after the PUT
+                    ledger.confirm(known[0])
                 result.already_uploaded += 1
                 continue
-            if known:  # planned by a run that died before confirming
-                if not checked:
-                    store.check()
-                    checked = True
-                if store.exists(known[0]):
-                    ledger.confirm(known[0])
-                    result.already_uploaded += 1
-                    continue
-                key = object_key(prefix, stamp, seq, landed)
-                ledger.rekey(known[0], key)
-            else:
-                key = object_key(prefix, stamp, seq, landed)
-                plans.append((landed.relpath, sha, landed.size, key))
+            if known and known[1] == "done":
+                result.resent += 1
+            key = object_key(prefix, stamp, seq, landed)
+            plans.append((landed.relpath, sha, landed.size, key))
             todo.append((key, landed))
         # Every key is durable in the ledger before its upload starts (one commit).
         ledger.plan_many(plans)
-
-        if todo and not checked:
-            store.check()  # unreachable store: one clear line before any work starts
-        total_bytes = sum(f.size for _, f in todo)
-        done = 0
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(store.put_file, key, f.path): (key, f) for key, f in todo}
-            try:
-                for future in as_completed(futures):
-                    key, landed = futures[future]
-                    try:
-                        future.result()
-                    except FhirflowError as exc:
-                        raise FhirflowError(f"upload of {landed.relpath} failed: {exc}") from exc
-                    except Exception as exc:  # any library's error, reported as one line
-                        raise FhirflowError(
-                            f"upload of {landed.relpath} to {store.description} failed: "
-                            f"{first_line(exc)}; re-run once the store is reachable "
-                            "(finished files are not uploaded again)"
-                        ) from exc
-                    ledger.confirm(key)
-                    result.uploaded += 1
-                    result.bytes += landed.size
-                    done += 1
-                    if progress:
-                        progress(done, len(todo), result.bytes, total_bytes)
-            finally:
-                for future in futures:
-                    future.cancel()
+        _send(store, todo, ledger, result, workers, progress)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _send(store: ObjectStore, todo: list[tuple[str, LandedFile]], ledger: UploadLedger,
+          result: UploadResult, workers: int, progress: Progress | None) -> None:
+    total_bytes = sum(f.size for _, f in todo)
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(store.put_file, key, f.path): (key, f) for key, f in todo}
+        try:
+            for future in as_completed(futures):
+                key, landed = futures[future]
+                try:
+                    future.result()
+                except FileNotFoundError:
+                    # Removed from landing since the listing (a clean-up): nothing to send.
+                    result.skipped.append(Skipped(landed.relpath, "removed while uploading"))
+                    continue
+                except FhirflowError as exc:
+                    raise type(exc)(f"upload of {landed.relpath} failed: {exc}") from exc
+                except OSError as exc:
+                    if is_disk_full(exc):
+                        raise DiskError(os_error_line(exc, f"upload of {landed.relpath}")) from None
+                    raise FhirflowError(f"upload of {landed.relpath} failed: "
+                                        f"{first_line(exc)}") from exc
+                except Exception as exc:  # any library's error, reported as one line
+                    raise FhirflowError(
+                        f"upload of {landed.relpath} to {store.description} failed: "
+                        f"{first_line(exc)}; re-run once the store is reachable "
+                        "(finished files are not uploaded again)"
+                    ) from exc
+                ledger.confirm(key)
+                result.uploaded += 1
+                result.bytes += landed.size
+                done += 1
+                if progress:
+                    progress(done, len(todo), result.bytes, total_bytes)
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 @contextmanager
@@ -212,12 +320,32 @@ def _upload_lock(state_dir: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def is_uploaded(state_dir: Path, store: ObjectStore) -> Callable[[LandedFile], bool]:
-    """A predicate for landing clean-up: the file's current content is in the store."""
-    ledger = UploadLedger(ledger_path(state_dir))
+def is_uploaded(state_dir: Path, store: ObjectStore, prefix: str = ""
+                ) -> Callable[[LandedFile], bool]:
+    """A predicate for landing clean-up: the file's current content is in this store.
+    `prefix`: the key prefix uploads used (Settings.patients_prefix); without it, any
+    prefix of this store counts."""
+    ledger = (UploadLedger(ledger_path(state_dir), ledger_scope(store, prefix)) if prefix
+              else _AnyPrefix(ledger_path(state_dir), store.identity))
 
     def check(landed: LandedFile) -> bool:
         known = ledger.lookup(landed.relpath, file_sha256(landed.path))
         return bool(known and known[1] == "done" and store.exists(known[0]))
 
     return check
+
+
+class _AnyPrefix(UploadLedger):
+    """A ledger view across every prefix of one store (for clean-up called without one)."""
+
+    def __init__(self, path: Path, identity: str) -> None:
+        super().__init__(path, "")
+        self._identity = identity
+
+    def latest(self, relpath: str) -> Known | None:
+        row = self._db.execute(
+            "select object_key, status, sha256 from uploads_v2 "
+            "where (store = ? or store like ?) and relpath = ? order by id desc limit 1",
+            (self._identity, self._identity + " %", relpath),
+        ).fetchone()
+        return Known(*row) if row else None

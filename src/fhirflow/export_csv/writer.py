@@ -16,7 +16,7 @@ from fhirflow.atomic import write_atomic_with
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.export_csv.formats import row_formatter
 from fhirflow.export_csv.specs import TABLE_NAMES, TABLES, Table, table_sql
-from fhirflow.warehouse import MODEL_SCHEMAS, Warehouse, open_warehouse
+from fhirflow.warehouse import MODEL_SCHEMAS, open_warehouse
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
@@ -89,22 +89,8 @@ def export_csv(settings: Settings, out_dir: Path,
     if settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
         raise FhirflowError(f"no warehouse at {settings.duckdb_path}; run `fhirflow run` "
                             "or `fhirflow transform` first")
-    warehouse = _open_for_reading(settings)
+    warehouse = open_warehouse(settings, read_only=True)
     try:
         return export_tables(warehouse.cursor(), out_dir, tables=tables)
     finally:
         warehouse.close()
-
-
-def _open_for_reading(settings: Settings) -> Warehouse:
-    if settings.warehouse != "duckdb":
-        return open_warehouse(settings, read_only=True)
-    import duckdb
-
-    try:
-        return open_warehouse(settings, read_only=True)
-    except duckdb.ConnectionException:
-        # Workaround, until dbt's connection is released where dbt is invoked: dbt-duckdb
-        # keeps a read-write connection open in this process (after `fhirflow run`), and
-        # DuckDB refuses a second one with another configuration (read-only).
-        return open_warehouse(settings)

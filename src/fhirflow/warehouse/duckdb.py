@@ -6,13 +6,14 @@ module: DuckDB is several times faster and keeps memory bounded to one batch.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from fhirflow.errors import FhirflowError, first_line
+from fhirflow.errors import FhirflowError, file_advice, first_line
 from fhirflow.warehouse import (
     MODEL_SCHEMAS,
     BatchFile,
@@ -94,6 +95,10 @@ from parsed
 
 
 
+# `<prefix><stamp>-<seq>-<file>` (upload.object_key) minus all but the file's name.
+_FILE_OF_KEY = r"^(.*/)?[0-9]{8}T[0-9]+Z-[0-9]+-"
+
+
 class DuckDBWarehouse:
     """The Warehouse Protocol on a DuckDB file; it reads each batch file from a local path."""
 
@@ -107,10 +112,9 @@ class DuckDBWarehouse:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             raise FhirflowError(
-                f"cannot open {path}: {first_line(exc)} "
-                "(DuckDB allows one writing process; is another fhirflow or dbt running?)"
+                f"cannot open {path}: {first_line(exc)} ({file_advice(str(exc))})"
             ) from None
         if not read_only:
             # DuckDB keeps written table blocks cached up to 80% of RAM by default, so the
@@ -185,9 +189,15 @@ class DuckDBWarehouse:
                 from _classified
                 where reason is null
                   and key not in (select object_key from raw.fhir_bundles)
+                  -- An upload that re-sent a file the store had lost (new key, same
+                  -- content): skip it when RAW's latest version of that file matches.
+                  and content_hash is distinct from (
+                      select arg_max(b.content_hash, b.object_key) from raw.fhir_bundles as b
+                      where regexp_replace(b.object_key, $name_re, '')
+                          = regexp_replace(_classified.key, $name_re, ''))
                 returning file_size
                 """,
-                {"load_id": load_id, "now": now},
+                {"load_id": load_id, "now": now, "name_re": _FILE_OF_KEY},
             ).fetchall()
             errors = con.execute(
                 """
@@ -209,12 +219,21 @@ class DuckDBWarehouse:
             result.watermark = watermark
             self._insert_watermark(result.watermark_row(started_at))
             con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
+        except BaseException as exc:
+            # After a failed COMMIT (disk full) there is no transaction left to roll back;
+            # that second error must not hide the first.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("rollback")
+            if isinstance(exc, duckdb.Error):
+                raise FhirflowError(
+                    f"loading batch {load_id} into {self.path} failed: {first_line(exc)} "
+                    f"(nothing of the batch was committed; {file_advice(str(exc))})"
+                ) from exc
             raise
         finally:
-            con.execute("drop table if exists _classified")
-            con.execute("drop table if exists _rejected")
+            with contextlib.suppress(duckdb.Error):
+                con.execute("drop table if exists _classified")
+                con.execute("drop table if exists _rejected")
         return result
 
     def _insert_watermark(self, row: tuple[object, ...]) -> None:
