@@ -53,7 +53,7 @@ def _load(settings: Settings) -> None:
     from fhirflow import pipeline
 
     pipeline.upload(settings, lambda _m: None, store_kind="local")
-    _row, result = pipeline.load(settings, lambda _m: None, store_kind="local")
+    result = pipeline.load(settings, lambda _m: None, store_kind="local").result
     assert result.files_loaded >= 1 and result.files_failed == 0, result
 
 
