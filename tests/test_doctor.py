@@ -189,3 +189,21 @@ def test_a_bad_setting_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     assert result.output.strip().splitlines() == [
         "error: SNOWFLAKE_SCHEMA: use letters, digits, _ and $ only, starting with a letter "
         "or _ (got 'raw; drop')"]
+
+
+def test_under_the_fhirflow_command_it_takes_the_global_options(tmp_path: Path) -> None:
+    """How cli.py registers it (`main.add_command(doctor)`): --home reaches its settings."""
+    from fhirflow.cli import main
+
+    registered = "doctor" in main.commands
+    main.add_command(doctor)
+    try:
+        cleared: dict[str, str | None] = {k: None for k in os.environ
+                                          if k.startswith(OWN_PREFIXES)}
+        result = CliRunner().invoke(main, ["doctor", "--json", "--no-round-trip", "--home",
+                                           str(tmp_path / "elsewhere")], env=cleared)
+    finally:
+        if not registered:
+            main.commands.pop("doctor")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["settings"]["FHIRFLOW_HOME"] == str(tmp_path / "elsewhere")

@@ -1,9 +1,9 @@
-"""The `fhirflow doctor` command. Register it in cli.py with `main.add_command(doctor)`."""
+"""The `fhirflow doctor` command. cli.py registers it with `main.add_command(doctor)`; it then
+gets `--home`/`--verbose` and the group's Context (`obj.settings()`)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -28,7 +28,7 @@ def doctor(ctx: click.Context, as_json: bool, no_round_trip: bool) -> None:
         settings = parent.settings() if hasattr(parent, "settings") else load_settings()
     except FhirflowError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        ctx.exit(exc.exit_code)
 
     def show(check: CheckResult) -> None:
         if not as_json:
@@ -40,4 +40,4 @@ def doctor(ctx: click.Context, as_json: bool, no_round_trip: bool) -> None:
     else:
         failed = sum(c.status == "fail" for c in result.checks)
         click.echo("all checks passed" if result.ok else f"{failed} check(s) failed")
-    sys.exit(0 if result.ok else 1)
+    ctx.exit(0 if result.ok else 1)

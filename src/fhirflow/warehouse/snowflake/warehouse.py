@@ -3,12 +3,13 @@
 One batch, in order:
 
 1. the batch's files go into a session temp table (FHIRFLOW_BATCH_FILES);
-2. the files' JSON reaches the session temp table FHIRFLOW_INCOMING, either by
+2. each file's text reaches the session temp table FHIRFLOW_INCOMING_TEXT, either by
    `COPY INTO ... FILES = (...) ON_ERROR = CONTINUE FORCE = TRUE` from the external stage
    (mode "copy", the default: the load stage hands over the objects' URLs, which must lie
-   under the stage's) or by inserting each file's text for TRY_PARSE_JSON (mode "insert": the
-   load stage hands over local copies; no stage needed; the only mode fakesnow can run). COPY's
-   per-file result rows go to FHIRFLOW_COPY_RESULT;
+   under the stage's; a file gone from the bucket is found by LIST and quarantined) or by
+   inserting it (mode "insert": the load stage hands over local copies; no stage needed; the
+   only mode fakesnow can run). COPY's per-file result rows go to FHIRFLOW_COPY_RESULT; then
+   TRY_PARSE_JSON and SHA2 turn the text into FHIRFLOW_INCOMING, in both modes alike;
 3. one SQL statement classifies every file of the batch (loaded once, or the reason not);
 4. BEGIN; insert the good bundles into RAW.FHIR_BUNDLES with an anti-join on OBJECT_KEY (so
    a file is in RAW once even though FORCE = TRUE bypasses COPY's own load history); insert
@@ -18,8 +19,9 @@ COPY goes into a temp table rather than straight into RAW.FHIR_BUNDLES because C
 filter (no WHERE, no join): deduplication and the Bundle check need a second statement, and
 RAW must only ever see the result of the whole transaction.
 
-The SQL text is in `sql.py`, the session (connect, errors, transactions, secrets) in
-`client.py`.
+The SQL text is in `sql.py` (written against RAW; `in_schema` renames it SNOWFLAKE_SCHEMA),
+the session (connect, errors, transactions, secrets, query tags) in `client.py`, the sign-in
+method in `auth.py`.
 """
 
 from __future__ import annotations
