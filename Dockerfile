@@ -11,7 +11,10 @@ FROM apache/airflow:3.3.2-python3.11
 ENV FHIRFLOW_HOME=/opt/airflow/data \
     FHIRFLOW_DBT_PROJECT_DIR=/opt/airflow/dbt \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
-    AIRFLOW__CORE__LOAD_EXAMPLES=False
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+    DO_NOT_TRACK=1
 
 COPY --chown=airflow:root pyproject.toml constraints.txt README.md /opt/fhirflow/
 COPY --chown=airflow:root src /opt/fhirflow/src

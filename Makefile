@@ -50,30 +50,52 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run_all.py
 
 # Airflow on this machine (scheduler, DAG processor, triggerer, API server + UI) with the four
-# DAGs on the embedded defaults: state in ./data, Airflow's own state in ./airflow-home. Local
-# only: it binds 127.0.0.1 and every local user is an admin (no login). DAGs start unpaused.
-# The components are started one by one rather than with `airflow standalone`, which also
-# starts the scheduler's and triggerer's log servers on every network interface (their host
-# is hard-coded); on one machine the API server reads task logs from the local files.
+# DAGs on the embedded defaults, as a demo that does not hurt: its state under
+# ./airflow-home (Airflow's own, and FHIRFLOW_HOME=./airflow-home/fhirflow, never ./data),
+# one patient of 3 years every 30 s, landed files removed 6 minutes after upload, and the
+# Asset-driven transform (a new patient reaches the marts in about a minute). Every
+# FHIRFLOW_* below can be overridden from the environment. Local only: it binds 127.0.0.1
+# and every local user is an admin (no login). DAGs start unpaused. The components are
+# started one by one rather than with `airflow standalone`, which also starts the
+# scheduler's and triggerer's log servers on every network interface (their host is
+# hard-coded); on one machine the API server reads task logs from the local files.
 AIRFLOW_PORT ?= 8080
 AIRFLOW_HOME ?= $(CURDIR)/airflow-home
 AIRFLOW_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
 	AIRFLOW_HOME="$(AIRFLOW_HOME)" \
 	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
+	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+	DO_NOT_TRACK=1 \
 	AIRFLOW__CORE__EXECUTOR=LocalExecutor \
+	AIRFLOW__CORE__PARALLELISM=8 \
+	AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=120 \
 	AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
 	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
 	AIRFLOW__API__HOST=127.0.0.1 \
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
-	FHIRFLOW_HOME="$${FHIRFLOW_HOME:-$(CURDIR)/data}"
+	FHIRFLOW_HOME="$${FHIRFLOW_HOME:-$(AIRFLOW_HOME)/fhirflow}" \
+	FHIRFLOW_GENERATION_SCHEDULE="$${FHIRFLOW_GENERATION_SCHEDULE:-30s}" \
+	FHIRFLOW_GENERATION_PATIENTS="$${FHIRFLOW_GENERATION_PATIENTS:-1}" \
+	FHIRFLOW_GENERATION_YEARS="$${FHIRFLOW_GENERATION_YEARS:-3}" \
+	FHIRFLOW_LANDING_TTL_HOURS="$${FHIRFLOW_LANDING_TTL_HOURS:-0.1}" \
+	FHIRFLOW_UPLOAD_SCHEDULE="$${FHIRFLOW_UPLOAD_SCHEDULE:-10s}" \
+	FHIRFLOW_LOAD_SCHEDULE="$${FHIRFLOW_LOAD_SCHEDULE:-15s}" \
+	FHIRFLOW_TRANSFORM_TRIGGER="$${FHIRFLOW_TRANSFORM_TRIGGER:-asset}" \
+	FHIRFLOW_SENSOR_POKE_SECONDS="$${FHIRFLOW_SENSOR_POKE_SECONDS:-2}" \
+	FHIRFLOW_RETRY_DELAY_SECONDS="$${FHIRFLOW_RETRY_DELAY_SECONDS:-5}"
 
 airflow: $(VENV)/.airflow-installed
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
 	$(AIRFLOW_ENV) $(BIN)/airflow pools set fhirflow_warehouse 1 "fhirflow: one warehouse writer (DuckDB)"
-	@echo "Airflow UI on http://127.0.0.1:$(AIRFLOW_PORT); Ctrl-C stops every component."
+	@# The transform DAG renders its per-model tasks from dbt's manifest: parse it once now,
+	@# not inside the DAG processor's import timeout on a busy machine.
+	$(AIRFLOW_ENV) $(BIN)/python -c "from fhirflow.config import load_settings; \
+		from fhirflow.transform.manifest import ensure_manifest; print(ensure_manifest(load_settings()))"
+	@echo "Airflow UI on http://127.0.0.1:$(AIRFLOW_PORT); state in $(AIRFLOW_HOME); Ctrl-C stops every component."
 	$(AIRFLOW_ENV) bash -c 'trap "trap - TERM; kill 0" INT TERM EXIT; \
 		airflow scheduler --skip-serve-logs & \
 		airflow dag-processor & \

@@ -10,21 +10,35 @@ Two ways to trigger it (`FHIRFLOW_TRANSFORM_TRIGGER`):
 
 - `time` (default, the seed's): on `FHIRFLOW_TRANSFORM_SCHEDULE` (`*/10 * * * *`).
 - `asset`: whenever the load DAG loaded new files (Asset `fhirflow_raw_fhir_bundles`);
-  new data reaches the marts minutes sooner and no run starts when nothing was loaded.
+  new data reaches the marts within a minute and no run starts when nothing was loaded.
   The sensor then waits for the load run that emitted the event.
 
-dbt runs in the Airflow environment, in-process (dbt-duckdb or dbt-snowflake), layer by
-layer with `--select tag:<layer>` and without tests (staging also loads the dbt seeds it
-joins); tests run in `dbt_test`. These are the same checked builds as `fhirflow transform
---layer X`: a layer task refuses, before dbt starts, to build over an upstream layer that
-is behind (built from an older load, or failed), so marts never mix loads. Each
-`dbt_run_*` fails only then or when dbt cannot run; model failures are reported by the
-following `parse_*_results`, which logs per layer the models that succeeded, failed and
-were skipped and the seconds per model from `run_results.json` (in
-`$FHIRFLOW_HOME/state/dbt/target/`, shared with `fhirflow transform`), and then fails the
-run. `dbt_docs_generate` writes the docs site to the dbt project's `target/`
-(`dbt/target/index.html`; `FHIRFLOW_DBT_DOCS_DIR` overrides). Tasks that open the
+**One task per dbt model** (`FHIRFLOW_DBT_TASKS=model`, the default): `dbt_run_staging`,
+`dbt_run_intermediate` and `dbt_run_marts` are astronomer-cosmos task groups holding one
+task per model (`<model>.run`) and one for its tests (`<model>.test`), wired by dbt's own
+dependencies. dbt runs once per layer (the group's `dbt_producer_watcher` task, `dbt build`
+in this process with dbt's threads) and each model task turns green or red as dbt finishes
+that model, with its log; retrying or clearing a model task runs that model alone. The
+profile comes from the Airflow connections through Cosmos's profile mappings
+(`fhirflow_duckdb`, `snowflake_default`; without them, `FHIRFLOW_HOME`'s warehouse file or
+`SNOWFLAKE_*`). `FHIRFLOW_DBT_TASKS=layer` runs each layer as one task instead.
+
+Either way a layer refuses, before dbt starts, to build over an upstream layer that is
+behind (built from an older load, or failed), so marts never mix loads, and records what
+each model now reflects (what `fhirflow status` reports as the marts' freshness). Each
+`parse_*_results` logs per layer the models that succeeded, failed and were skipped and the
+seconds per model from `run_results.json` (in `$FHIRFLOW_HOME/state/dbt/target/`), and fails
+the run when one failed. `dbt_test` runs the tests no layer ran (with per-model tasks: RAW's
+source tests; with layer tasks: every test). `dbt_deps` and `dbt_debug` do nothing when the
+project and profile are unchanged since they last succeeded. `dbt_source_freshness` fails
+the run when RAW's newest load is older than `FHIRFLOW_RAW_FRESHNESS_MINUTES` (60): the
+marts cannot be fresher than RAW. `dbt_docs_generate` writes the docs site to
+`dbt/target/index.html` (`FHIRFLOW_DBT_DOCS_DIR` overrides). Tasks that open the
 warehouse take the `fhirflow_warehouse` pool.
+
+On the embedded defaults (`FHIRFLOW_WAREHOUSE=duckdb`) the "S3" and "Snowflake" of the
+seed's task names are the local lake folder and the DuckDB file
+`$FHIRFLOW_HOME/warehouse.duckdb`.
 """
 
 from __future__ import annotations
@@ -36,12 +50,14 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import Asset, chain, dag, task
 
 from fhirflow import orchestration as orch
+from fhirflow.config import load_settings
 from fhirflow.orchestration import schedules, tasks
 from fhirflow.orchestration.connections import task_settings
 
 ds = orch.dag_settings()
 raw_bundles = Asset(name=orch.RAW_BUNDLES_ASSET_NAME, uri=orch.RAW_BUNDLES_ASSET_URI)
 pool = ds.warehouse_pool
+per_model = ds.dbt_tasks == "model"
 
 
 @dag(
@@ -78,16 +94,27 @@ def dbt_transform_fhir() -> None:
             return tasks.check_dbt(settings)
 
     @task
-    def dbt_deps() -> None:
+    def dbt_deps() -> dict:
         with task_settings() as settings:
-            tasks.invoke_dbt(settings, "deps")
+            return tasks.invoke_dbt_when_changed(settings, "deps")
 
     @task(pool=pool)
-    def dbt_debug() -> None:
+    def dbt_debug() -> dict:
         with task_settings() as settings:
-            tasks.invoke_dbt(settings, "debug")
+            return tasks.invoke_dbt_when_changed(settings, "debug")
+
+    @task(pool=pool)
+    def dbt_source_freshness() -> dict:
+        with task_settings() as settings:
+            return tasks.check_raw_freshness(settings, orch.dag_settings())
 
     def dbt_layer(layer: str) -> Any:
+        if per_model:
+            from fhirflow.orchestration.dbt_groups import layer_group
+
+            # Rendered from the shared manifest; paths only, no connection, at parse time.
+            return layer_group(layer, load_settings(), ds)
+
         @task(task_id=f"dbt_run_{layer}", pool=pool)
         def run() -> dict:
             with task_settings() as settings:
@@ -96,7 +123,11 @@ def dbt_transform_fhir() -> None:
         return run()
 
     def parse(layer: str, tests: bool = False) -> Any:
-        @task(task_id=f"parse_{layer}_results")
+        # After a group whose dbt build failed too, to log which models failed and why;
+        # not after a refused one (nothing ran).
+        @task(task_id=f"parse_{layer}_results",
+              trigger_rule="all_done_min_one_success" if per_model and not tests
+              else "all_success")
         def parse_results() -> dict:
             from fhirflow.transform import dbt_target_path
 
@@ -108,18 +139,24 @@ def dbt_transform_fhir() -> None:
     @task(pool=pool)
     def dbt_test() -> dict:
         with task_settings() as settings:
-            return tasks.run_dbt_layer(settings, "test")
+            return tasks.run_dbt_layer(settings, "test-remaining" if per_model else "test")
 
     @task(pool=pool)
     def dbt_docs_generate() -> str:
         with task_settings() as settings:
             return tasks.generate_docs(settings, orch.dag_settings())
 
+    @task(pool=pool)
+    def write_report() -> str:
+        with task_settings() as settings:
+            return tasks.write_report(settings)
+
+    debug = dbt_debug()
     chain(
         wait_for_s3_load,
         check_dbt_installation(),
         dbt_deps(),
-        dbt_debug(),
+        debug,
         dbt_layer("staging"),
         parse("staging"),
         dbt_layer("intermediate"),
@@ -129,7 +166,10 @@ def dbt_transform_fhir() -> None:
         dbt_test(),
         parse("test", tests=True),
         dbt_docs_generate(),
+        write_report(),
     )
+    # Beside the build, not before it: stale RAW fails the run, the marts are built anyway.
+    debug >> dbt_source_freshness()
 
 
 dbt_transform_fhir()

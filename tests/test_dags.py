@@ -42,7 +42,20 @@ TRANSFORM_TASKS = [
     "dbt_test",
     "parse_test_results",
     "dbt_docs_generate",
+    "write_report",
 ]
+LAYERS = ("staging", "intermediate", "marts")
+# dbt's models per layer (base_fhir_entries and the two seeds build with staging)
+LAYER_MODELS = {
+    "staging": {"base_fhir_entries", "stg_allergies", "stg_careplans", "stg_claims",
+                "stg_claims_transactions", "stg_conditions", "stg_devices", "stg_encounters",
+                "stg_imaging_studies", "stg_immunizations", "stg_medications",
+                "stg_observations", "stg_organizations", "stg_patients",
+                "stg_payer_transitions", "stg_payers", "stg_procedures", "stg_providers",
+                "stg_supplies"},
+    "intermediate": {"int_claims_enriched", "int_medication_reasons", "int_procedure_reasons",
+                     "int_reference_map"},
+}
 # Logical date of the end-to-end runs: on the grid of both the load (5 min) and the
 # transform (10 min) schedules, as the scheduler would create them.
 E2E_LOGICAL_DATE = "2026-11-25T12:00:00+00:00"
@@ -59,6 +72,10 @@ def airflow_env(root: Path, **extra: str) -> dict[str, str]:
         AIRFLOW_HOME=str(root / "airflow"),
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        # Airflow, Cosmos and dbt send usage statistics unless told not to
+        AIRFLOW__USAGE_DATA_COLLECTION__ENABLED="False",
+        AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
+        DO_NOT_TRACK="1",
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
         FHIRFLOW_HOME=str(root / "home"),
@@ -132,13 +149,27 @@ def test_load_dag_tasks_and_order(structure: dict) -> None:
     assert tasks["update_watermark"]["trigger_rule"] == "none_failed"
 
 
+def _top_level(tasks: dict, name: str) -> str:
+    """A task's own id, or its dbt_run_<layer> group's."""
+    group = tasks[name]["group"]
+    return group.split(".")[0] if group else name
+
+
 def test_transform_dag_tasks_and_order(structure: dict) -> None:
+    """The seed's tasks in the seed's order; each dbt_run_<layer> a Cosmos task group."""
     dag = structure["dags"]["dbt_transform_fhir"]
-    assert dag["order"] == TRANSFORM_TASKS
     tasks = dag["tasks"]
+    order = list(dict.fromkeys(_top_level(tasks, t) for t in dag["order"]
+                               if t != "dbt_source_freshness"))
+    assert order == TRANSFORM_TASKS
     for before, after in pairwise(TRANSFORM_TASKS):
-        assert tasks[before]["downstream"] == [after], before
-        assert tasks[after]["upstream"] == [before], after
+        entries = [t for t in tasks if _top_level(tasks, t) == after
+                   and not any(_top_level(tasks, u) == after for u in tasks[t]["upstream"])]
+        assert entries, after
+        for entry in entries:  # everything a step starts with waits for the step before
+            assert {_top_level(tasks, u) for u in tasks[entry]["upstream"]} == {before}, entry
+    assert tasks["dbt_source_freshness"]["upstream"] == ["dbt_debug"]
+    assert tasks["dbt_source_freshness"]["downstream"] == []
     sensor = tasks["wait_for_s3_load"]
     assert sensor["type"] == "ExternalTaskSensor"
     assert sensor["external_dag_id"] == "s3_to_snowflake_load"
@@ -146,9 +177,58 @@ def test_transform_dag_tasks_and_order(structure: dict) -> None:
     assert sensor["mode"] == "reschedule"
     assert 0 < sensor["timeout"] <= 3600
     assert sensor["has_execution_date_fn"]
-    for name in ("dbt_debug", "dbt_run_staging", "dbt_run_intermediate", "dbt_run_marts",
-                 "dbt_test", "dbt_docs_generate"):
+    for name in ("dbt_debug", "dbt_source_freshness", "dbt_test", "dbt_docs_generate",
+                 "write_report"):
         assert tasks[name]["pool"] == "fhirflow_warehouse", name
+
+
+def test_transform_dag_has_one_task_per_model(structure: dict) -> None:
+    tasks = structure["dags"]["dbt_transform_fhir"]["tasks"]
+    for layer in LAYERS:
+        group = f"dbt_run_{layer}"
+        mine = {t: info for t, info in tasks.items() if t.startswith(group + ".")}
+        runs = {t.split(".")[1] for t in mine if t.endswith(".run")}
+        if layer in LAYER_MODELS:
+            assert runs == LAYER_MODELS[layer]
+        else:
+            assert {"dim_patients", "fct_encounters"} <= runs
+        # every model with tests has its test task right after it
+        for model in runs:
+            test = f"{group}.{model}.test"
+            if test in mine:
+                assert mine[test]["upstream"] == [f"{group}.{model}.run"]
+        # only dbt itself (the producer) and the consistency check open the warehouse
+        pooled = {t for t, info in mine.items() if info["pool"] == "fhirflow_warehouse"}
+        assert pooled == {f"{group}.dbt_producer_watcher", f"{group}.check_consistency"}
+        assert mine[f"{group}.dbt_producer_watcher"]["type"] == "DbtProducerWatcherOperator"
+        assert mine[f"{group}.dbt_producer_watcher"]["upstream"] == [f"{group}.check_consistency"]
+    # wired by dbt's dependencies: a staging model after base_fhir_entries' tests, an
+    # intermediate model after the one it selects from
+    assert "dbt_run_staging.base_fhir_entries.test" in tasks[
+        "dbt_run_staging.stg_patients.run"]["upstream"]
+    assert "dbt_run_intermediate.int_reference_map.test" in tasks[
+        "dbt_run_intermediate.int_claims_enriched.run"]["upstream"]
+    # a test that reads two layers runs with the later one, after both models are built
+    cross = "relationships_int_claims_enriched_claim_id__claim_id__ref_stg_claims_"
+    staging = tasks["dbt_run_staging.dbt_producer_watcher"]
+    intermediate = tasks["dbt_run_intermediate.dbt_producer_watcher"]
+    assert cross in staging["exclude"].split()
+    staged_tests = [t for tests in staging["tests_per_model"].values() for t in tests]
+    assert not any(f".{cross}." in t for t in staged_tests)
+    assert any(f".{cross}." in t for t in
+               intermediate["tests_per_model"]["model.fhirflow.int_claims_enriched"])
+
+
+def test_transform_dag_with_one_task_per_layer(tmp_path: Path) -> None:
+    found = run_script("structure", tmp_path, timeout=300, FHIRFLOW_DBT_TASKS="layer")
+    assert found["import_errors"] == {}
+    dag = found["dags"]["dbt_transform_fhir"]
+    assert [t for t in dag["order"] if t != "dbt_source_freshness"] == TRANSFORM_TASKS
+    tasks = dag["tasks"]
+    for before, after in pairwise(TRANSFORM_TASKS):
+        assert tasks[after]["upstream"] == [before], after
+    for layer in LAYERS:
+        assert tasks[f"dbt_run_{layer}"]["pool"] == "fhirflow_warehouse"
 
 
 def test_generation_and_upload_dags(structure: dict) -> None:
@@ -185,7 +265,12 @@ def test_dags_run_the_pipeline_end_to_end(tmp_path: Path) -> None:
     for label, run in runs.items():
         assert run["state"] == "success", f"{label}: {run}\n{found.get('log_tail', '')}"
     assert runs["load"]["tasks"]["load_files_to_snowflake"] == "success"
-    assert runs["transform"]["tasks"] == {t: "success" for t in TRANSFORM_TASKS}
+    transform = runs["transform"]["tasks"]
+    assert {t: s for t, s in transform.items() if s != "success"} == {}
+    for layer, models in LAYER_MODELS.items():
+        assert {f"dbt_run_{layer}.{m}.run" for m in models} <= set(transform)
+    assert set(TRANSFORM_TASKS) - {f"dbt_run_{layer}" for layer in LAYERS} <= set(transform)
+    assert "dbt_source_freshness" in transform
     # nothing new on the second load: the load task skips and no Asset event is emitted
     assert runs["load_again"]["tasks"]["load_files_to_snowflake"] == "skipped"
     assert runs["load_again"]["tasks"]["update_watermark"] == "success"
@@ -217,7 +302,7 @@ def test_marts_fill_after_a_first_transform_on_an_empty_warehouse(tmp_path: Path
 
     found = run_script("e2e", tmp_path, timeout=900, FHIRFLOW_GENERATION_PATIENTS="2",
                        FHIRFLOW_GENERATION_YEARS="2", E2E_TRANSFORM_FIRST="1")
-    assert found["runs"]["transform_empty"]["state"] == "success"
+    assert found["runs"]["transform_empty"]["state"] == "success", found.get("log_tail")
     assert found["runs"]["load_empty"]["tasks"]["load_files_to_snowflake"] == "skipped"
     assert found["runs"]["transform"]["state"] == "success"
     con = duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True)
@@ -257,7 +342,10 @@ def _describe(dag) -> dict:  # noqa: ANN001
             "retry_exponential_backoff": bool(t.retry_exponential_backoff),
             "has_failure_callback": bool(t.on_failure_callback),
             "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+            "group": t.task_group.group_id if t.task_group and t.task_group.group_id else None,
         }
+        if info["type"] == "DbtProducerWatcherOperator":
+            info.update(exclude=t.exclude or "", tests_per_model=t.tests_per_model)
         if info["type"] == "ExternalTaskSensor":
             info.update(
                 external_dag_id=t.external_dag_id,

@@ -36,6 +36,7 @@ from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.pipeline import plural
+from fhirflow.report.cli import report as report_command
 
 out = Console()
 err = Console(stderr=True)
@@ -279,6 +280,8 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
     _print_stages(result.landed, result.uploaded, result.loaded, result.transform)
     if not result.success:
         raise _dbt_failed(result.transform)
+    if result.report is not None:
+        out.print(f"report: {result.report.path}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -396,6 +399,16 @@ def status(obj: Context, as_json: bool, loads: int) -> None:
                  [[r.load_id, r.finished_at, r.files_seen, r.files_loaded, r.files_failed,
                    _mb(r.bytes_loaded), r.watermark, r.status] for r in result.loads]))
     _print_layers(result)
+    f = result.freshness
+    if f is not None:
+        _show(_table("Freshness", ["", "load", "at (UTC)"], [
+            ["RAW's newest load", f.raw_load, f.raw_loaded_at],
+            ["marts built from", f.marts_load or "(not built)", f.marts_built_at],
+        ]))
+        if f.marts_behind_raw:
+            err.print(f"[yellow]marts are behind RAW:[/yellow] "
+                      f"{plural(f.loads_not_in_marts, 'load')} not in the marts yet; run "
+                      "`fhirflow transform`", highlight=False, soft_wrap=True)
 
 
 @main.command("export-csv")
@@ -411,6 +424,9 @@ def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
     result = pipeline.export_csv(obj.settings(warehouse=warehouse), out_dir, list(tables) or None)
     _show(_table(f"Synthea CSV in {out_dir} ({result.seconds:.1f} s)", ["table", "rows"],
                  [[name, count] for name, count in result.rows.items()]))
+
+
+main.add_command(report_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

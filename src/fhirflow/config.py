@@ -316,6 +316,18 @@ class DagSettings(BaseSettings):
     # Every task that opens the warehouse takes a slot of this pool. One slot, because a
     # DuckDB file has one writer; on Snowflake the pool may be given more slots.
     warehouse_pool: str = Field("fhirflow_warehouse", validation_alias="FHIRFLOW_WAREHOUSE_POOL")
+    # The transform DAG's dbt layers: `model` renders each layer as a Cosmos task group, one
+    # task per model and one for its tests (dbt runs once per layer, the tasks watch it);
+    # `layer` runs each layer as the one task `dbt_run_<layer>`.
+    dbt_tasks: Literal["model", "layer"] = Field("model", validation_alias="FHIRFLOW_DBT_TASKS")
+    # How often a per-model task checks whether dbt has finished its model.
+    dbt_watch_poke_seconds: int = Field(
+        1, gt=0, le=60, validation_alias="FHIRFLOW_DBT_WATCH_POKE_SECONDS"
+    )
+    # `dbt source freshness` in the transform DAG fails when RAW's newest load is older.
+    raw_freshness_minutes: int = Field(
+        60, gt=0, validation_alias="FHIRFLOW_RAW_FRESHNESS_MINUTES"
+    )
     # Where `dbt docs generate` writes the static docs site; default <dbt project>/target.
     dbt_docs_dir: Path | None = Field(None, validation_alias="FHIRFLOW_DBT_DOCS_DIR")
 

@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fhirflow.config import Settings
 from fhirflow.errors import ConfigError, FhirflowError, first_line
@@ -25,6 +26,9 @@ from fhirflow.transform import Mode, Selection, TransformResult
 from fhirflow.upload import Progress as UploadProgress
 from fhirflow.upload import UploadResult, upload_landing
 from fhirflow.warehouse import LoadRecord, Warehouse, open_warehouse
+
+if TYPE_CHECKING:
+    from fhirflow.report import ReportResult
 
 Say = Callable[[str], None]
 Engine = Literal["simulator", "synthea", "auto"]
@@ -303,7 +307,7 @@ def transform(settings: Settings, say: Say = _quiet, *, layer: str | None = None
     say(f"running dbt {'test' if mode == 'tests' else 'build'} ({selection.describe()})")
     loaded = None if mode == "tests" else raw_load(settings)
     return tf.build(settings, selection, raw_load=loaded, mode=mode, full_refresh=full_refresh,
-                    dbt_vars=dbt_vars, layer=layer)
+                    dbt_vars=dbt_vars, layer=layer, progress=say)
 
 
 def check_dbt(settings: Settings) -> dict[str, str]:
@@ -331,12 +335,61 @@ def export_csv(settings: Settings, out_dir: Path, tables: list[str] | None = Non
 
 
 @dataclass
+class Freshness:
+    """How far the marts are behind RAW: RAW's newest load against the load the marts were
+    last built from (the load ledger of `fhirflow.transform.consistency`)."""
+
+    raw_loaded_at: str | None  # when RAW's newest complete load finished (UTC, ISO 8601)
+    raw_load: str | None
+    marts_built_at: str | None  # when the marts were last built successfully
+    marts_load: str | None  # the RAW load the marts reflect (the oldest among them)
+    marts_behind_raw: bool
+    loads_not_in_marts: int  # complete loads RAW holds that the marts do not reflect yet
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# Loads looked at to count those not in the marts; a count at this cap means "at least".
+_FRESHNESS_LOADS = 1000
+
+
+def freshness(settings: Settings, loads: list[LoadRecord]) -> Freshness:
+    """`loads`: RAW's loads, newest first."""
+    from fhirflow.transform import consistency
+
+    complete = [r for r in loads if r.status == "complete"]
+    newest = complete[0] if complete else None
+    ledger = consistency.read_ledger(consistency.ledger_path(settings.state_dir),
+                                     settings.resolved_dbt_target)
+    marts = {uid: b for uid, b in ledger.items() if ".dim_" in uid or ".fct_" in uid}
+    built = [b for b in marts.values() if b.ok and b.load]
+    all_ok = bool(marts) and len(built) == len(marts)
+    marts_load = min(b.load for b in built) if all_ok else None
+    if marts_load == consistency.NO_LOAD:
+        marts_load = None
+    behind = [r for r in complete if marts_load is None or r.load_id > marts_load]
+    finished = newest.finished_at if newest else None
+    if finished is not None and finished.tzinfo is None:
+        finished = finished.replace(tzinfo=UTC)  # RAW stores UTC without a zone
+    return Freshness(
+        raw_loaded_at=finished.isoformat() if finished else None,
+        raw_load=newest.load_id if newest else None,
+        marts_built_at=max(b.at for b in built) if all_ok else None,
+        marts_load=marts_load,
+        marts_behind_raw=bool(behind),
+        loads_not_in_marts=len(behind),
+    )
+
+
+@dataclass
 class Status:
     home: Path
     warehouse: str
     raw: dict[str, int]
     loads: list[LoadRecord]
     layers: dict[str, dict[str, int]]
+    freshness: Freshness | None = None
 
     @property
     def models(self) -> dict[str, int]:
@@ -347,17 +400,20 @@ class Status:
     def as_dict(self) -> dict[str, Any]:
         return {"home": str(self.home), "warehouse": self.warehouse, "raw": self.raw,
                 "loads": [r.as_dict() for r in self.loads], "layers": self.layers,
-                "models": self.models, "landing": self.landing}
+                "models": self.models, "landing": self.landing,
+                "freshness": self.freshness.as_dict() if self.freshness else None}
 
 
 def status(settings: Settings, *, loads: int = 5) -> Status:
-    """Recent loads from RAW.LOAD_WATERMARK and row counts per layer (read-only)."""
+    """Recent loads from RAW.LOAD_WATERMARK, row counts per layer and the marts' freshness
+    against RAW (read-only)."""
     if loads < 0:
         raise ConfigError(f"--loads must be zero or more, got {loads}")
     with _warehouse(settings, read_only=True) as warehouse, _reading_raw(warehouse):
-        return Status(settings.home, settings.warehouse, warehouse.raw_counts(),
-                      warehouse.recent_loads(loads) if loads else [], warehouse.model_counts(),
-                      read_report(settings.state_dir))
+        every = warehouse.recent_loads(max(loads, _FRESHNESS_LOADS))
+        return Status(settings.home, settings.warehouse, warehouse.raw_counts(), every[:loads],
+                      warehouse.model_counts(), landing=read_report(settings.state_dir),
+                      freshness=freshness(settings, every))
 
 
 @dataclass
@@ -367,6 +423,7 @@ class RunResult:
     loaded: Loaded
     transform: TransformResult
     status: Status
+    report: ReportResult | None = None  # written when the build succeeded
 
     @property
     def success(self) -> bool:
@@ -386,4 +443,15 @@ def run_once(settings: Settings, *, from_dir: Path | None = None,
     uploaded = upload(settings, say)
     loaded = load(settings, say)
     transformed = transform(settings, say)
-    return RunResult(landed, uploaded, loaded, transformed, status(settings))
+    result = RunResult(landed, uploaded, loaded, transformed, status(settings))
+    if transformed.success:
+        result.report = report(settings, say=say)
+    return result
+
+
+def report(settings: Settings, out_dir: Path | None = None, say: Say = _quiet) -> ReportResult:
+    """The offline HTML report over the marts and data-quality models."""
+    from fhirflow.report import build_report
+
+    say("writing the report")
+    return build_report(settings, out_dir)

@@ -27,6 +27,9 @@ LOAD_DAG_ID = "s3_to_snowflake_load"
 TRANSFORM_DAG_ID = "dbt_transform_fhir"
 
 AWS_CONN_ID = "aws_default"
+# dbt's DuckDB profile (Cosmos's DuckDB mapping: the connection's host is the database file);
+# without it, $FHIRFLOW_HOME/warehouse.duckdb.
+DUCKDB_CONN_ID = "fhirflow_duckdb"
 SNOWFLAKE_CONN_ID = "snowflake_default"
 
 # The Asset the load DAG updates when it loaded new files; the transform DAG can run on it.

@@ -20,6 +20,9 @@ from fhirflow.transform import summarise_run_results
 
 log = logging.getLogger(__name__)
 
+# The layers' own selections, which the remaining-tests task leaves out.
+TAG_SELECTORS = ("tag:staging", "tag:intermediate", "tag:marts")
+
 # --- generation and upload --------------------------------------------------------------------
 
 
@@ -140,6 +143,22 @@ def invoke_dbt(settings: Settings, command: str, *, target_path: Path | None = N
     log.info("dbt %s succeeded", command)
 
 
+def invoke_dbt_when_changed(settings: Settings, command: str) -> dict[str, Any]:
+    """`dbt deps` / `dbt debug`, skipped when neither the project nor the profile changed
+    since the last time it succeeded (a fingerprint in state/dbt/checked.json): every run
+    would otherwise repeat the same work."""
+    from fhirflow.transform.fingerprint import record_success, unchanged_since
+
+    since = unchanged_since(settings, command)
+    if since is not None:
+        log.info("dbt %s: project and profile unchanged since it succeeded at %s; skipped",
+                 command, since)
+        return {"command": command, "ran": False, "unchanged_since": since}
+    invoke_dbt(settings, command)
+    record_success(settings, command)
+    return {"command": command, "ran": True}
+
+
 def run_dbt_layer(settings: Settings, layer: str) -> dict[str, Any]:
     """Build one layer without its tests (or, for `test`, run every test).
 
@@ -150,6 +169,12 @@ def run_dbt_layer(settings: Settings, layer: str) -> dict[str, Any]:
     """
     if layer == "test":
         result = pipeline.transform(settings, log.info, mode="tests")
+    elif layer == "test-remaining":
+        # After the Cosmos layer groups, which ran every test of their models: the tests of
+        # nothing they built (RAW's own source tests).
+        result = pipeline.transform(settings, log.info, mode="tests",
+                                    exclude=" ".join(["resource_type:seed",
+                                                      *TAG_SELECTORS]))
     else:
         result = pipeline.transform(settings, log.info, layer=layer, mode="models")
     log.info("dbt %s %s finished in %.1fs: %s", result.command, layer, result.seconds,
@@ -187,6 +212,27 @@ def parse_dbt_results(target_path: Path | str, layer: str, *, tests: bool = Fals
     return {"layer": layer, "layers": report}
 
 
+def check_raw_freshness(settings: Settings, ds: DagSettings) -> dict[str, Any]:
+    """`dbt source freshness` on RAW.FHIR_BUNDLES; fails when its newest load is older than
+    FHIRFLOW_RAW_FRESHNESS_MINUTES (RAW has stopped changing: generation, upload or load
+    is stuck)."""
+    from fhirflow.transform.freshness import source_freshness
+
+    found = source_freshness(settings, error_after_minutes=ds.raw_freshness_minutes)
+    if found.max_loaded_at is None:
+        # A fresh deployment: nothing was loaded yet, so nothing has stopped changing.
+        log.info("RAW holds no load yet; nothing to check")
+        return found.as_dict()
+    log.info("RAW freshness: %s (newest load %s, %.0f min ago; fails after %s min)",
+             found.status, found.max_loaded_at, found.age_minutes, ds.raw_freshness_minutes)
+    if found.status not in {"pass", "warn"}:
+        raise FhirflowError(
+            f"RAW is stale: its newest load is {found.age_minutes:.0f} min old (limit "
+            f"{ds.raw_freshness_minutes} min, FHIRFLOW_RAW_FRESHNESS_MINUTES); check the "
+            "generation, upload and load DAGs")
+    return found.as_dict()
+
+
 def docs_dir(settings: Settings, ds: DagSettings) -> Path:
     from fhirflow.transform import dbt_project_dir
 
@@ -201,3 +247,12 @@ def generate_docs(settings: Settings, ds: DagSettings) -> str:
         raise FhirflowError(f"dbt docs generate wrote no {index}")
     log.info("dbt docs written to %s (serve: dbt docs serve --target-path %s)", index, target)
     return str(index)
+
+
+def write_report(settings: Settings) -> str:
+    """The offline HTML report over the marts just built; its path."""
+    from fhirflow import pipeline
+
+    path = pipeline.report(settings).path
+    log.info("report written to %s", path)
+    return str(path)

@@ -102,6 +102,24 @@ def graph_from_manifest(manifest: Any) -> dict[str, Node]:
     return graph
 
 
+def graph_from_manifest_json(manifest: Mapping[str, Any]) -> dict[str, Node]:
+    """The same graph from a manifest.json document (what Airflow's tasks share)."""
+    from fhirflow.transform.results import layer_of
+
+    graph: dict[str, Node] = {}
+    for uid, node in manifest.get("nodes", {}).items():
+        kind = node.get("resource_type")
+        if kind not in {"model", "snapshot", "seed"}:
+            continue
+        layer = layer_of(node)
+        graph[uid] = Node(uid, kind, "staging" if layer == "base" else layer,
+                          tuple(node.get("depends_on", {}).get("nodes", [])),
+                          str(node.get("config", {}).get("materialized", "table")))
+    for uid in manifest.get("sources", {}):
+        graph[uid] = Node(uid, "source", "raw")
+    return graph
+
+
 def ledger_path(state_dir: Path) -> Path:
     return state_dir / "dbt" / "builds.json"
 

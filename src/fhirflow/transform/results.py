@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from fhirflow.errors import FhirflowError
@@ -21,7 +22,8 @@ class LayerSummary:
     tests_passed: int = 0
     tests_failed: int = 0
     tests_warned: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time: the layer's first node started to its last finished
+    thread_seconds: float = 0.0  # the nodes' own times added up (more than wall with threads)
     model_seconds: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -76,6 +78,7 @@ def summarise_run_results(target_path: Path, *, command: str = "build") -> Trans
     if manifest_file.exists():
         nodes = json.loads(manifest_file.read_text()).get("nodes", {})
     layers: dict[str, LayerSummary] = defaultdict(lambda: LayerSummary(layer="other"))
+    spans: dict[str, list[datetime]] = defaultdict(list)
     statuses: dict[str, str] = {}
     for item in results:
         uid = item["unique_id"]
@@ -91,7 +94,8 @@ def summarise_run_results(target_path: Path, *, command: str = "build") -> Trans
         summary.layer = layer
         status = item.get("status")
         seconds = float(item.get("execution_time") or 0.0)
-        summary.seconds += seconds
+        summary.thread_seconds += seconds
+        spans[layer] += _moments(item)
         name = uid.split(".")[-1] if resource_type != "test" else uid.split(".")[2]
         if resource_type == "test":
             if status == "pass":
@@ -110,12 +114,25 @@ def summarise_run_results(target_path: Path, *, command: str = "build") -> Trans
             elif status == "error":
                 summary.models_failed += 1
                 summary.failures.append(f"model {name}: {_message(item)}")
+    for layer, moments in spans.items():
+        layers[layer].seconds = ((max(moments) - min(moments)).total_seconds() if moments
+                                 else layers[layer].thread_seconds)
     known = ("seeds", *LAYERS)
     names = [*(k for k in known if k in layers), *sorted(k for k in layers if k not in known)]
     ordered = {k: layers[k] for k in names}
     success = not any(s.models_failed or s.tests_failed for s in ordered.values())
     return TransformResult(command=command, success=success, layers=ordered,
                            target_path=target_path, statuses=statuses)
+
+
+def _moments(item: dict) -> list[datetime]:
+    """When a node's compile/execute steps started and completed (dbt's `timing`)."""
+    moments = []
+    for step in item.get("timing") or []:
+        for key in ("started_at", "completed_at"):
+            if step.get(key):
+                moments.append(datetime.fromisoformat(step[key].replace("Z", "+00:00")))
+    return moments
 
 
 def _message(item: dict) -> str:

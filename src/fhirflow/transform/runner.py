@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,10 @@ class Selection:
     select: str | None = None
     exclude: str | None = None
     resource_types: tuple[str, ...] = ()
+    # dbt's --indirect-selection: which tests of the selected models run. dbt's default
+    # (eager) also runs a test whose other parent is outside the selection, e.g. a staging
+    # model's relationship to an intermediate one, which fails when that is not built yet.
+    indirect: str | None = None
 
     def args(self) -> list[str]:
         args: list[str] = []
@@ -47,6 +52,8 @@ class Selection:
             args += ["--exclude", self.exclude]
         for kind in self.resource_types:
             args += ["--resource-type", kind]
+        if self.indirect:
+            args += ["--indirect-selection", self.indirect]
         return args
 
     def describe(self) -> str:
@@ -69,6 +76,8 @@ def dbt_target_path(settings: Settings) -> Path:
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """Environment variables that dbt/profiles.yml reads."""
     env = {
+        # No usage statistics sent from inside a warehouse's network (dbt sends them unless told)
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "FHIRFLOW_DUCKDB_PATH": str(settings.duckdb_path),
         "FHIRFLOW_DBT_THREADS": str(settings.dbt_threads),
     }
@@ -79,6 +88,11 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 
         env.update(profile_environment(settings))
     return env
+
+
+def project_vars(settings: Settings) -> dict[str, Any]:
+    """The dbt variables fhirflow sets from Settings (every invocation, Airflow's too)."""
+    return {"staging_lookback_days": settings.staging_lookback_days}
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -105,14 +119,15 @@ def dbt_args(
     extra: list[str] | None = None,
     selection: Selection | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    target_path: Path | None = None,
 ) -> list[str]:
     """Command line of one dbt command on fhirflow's project, profile and target path.
 
     `dbt_vars` go on top of the project variables fhirflow sets from Settings.
     """
     project = dbt_project_dir(settings)
-    target_path = dbt_target_path(settings)
-    variables = {"staging_lookback_days": settings.staging_lookback_days, **(dbt_vars or {})}
+    target_path = target_path or dbt_target_path(settings)
+    variables = {**project_vars(settings), **(dbt_vars or {})}
     args = [
         *command.split(),
         "--project-dir", str(project),
@@ -149,19 +164,50 @@ def release_duckdb_connection() -> None:
         DuckDBConnectionManager.close_all_connections()
 
 
-def invoke(settings: Settings, args: list[str], command: str, *, manifest: Any = None) -> Any:
+@dataclass(frozen=True)
+class NodeDone:
+    """One model, seed, snapshot or test that dbt has just finished (dbt's NodeFinished)."""
+
+    unique_id: str
+    resource_type: str
+    name: str
+    status: str  # dbt's: success, error, skipped, pass, fail, warn
+    seconds: float
+
+
+NodeProgress = Callable[[NodeDone], None]
+
+
+def _on_node_finished(progress: NodeProgress) -> Callable[[Any], None]:
+    """A dbtRunner callback that hands each finished node to `progress` as dbt reports it
+    (dbt calls it from its worker threads, one event at a time)."""
+
+    def callback(event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node, result = event.data.node_info, event.data.run_result
+        progress(NodeDone(node.unique_id, node.resource_type, node.node_name,
+                          result.status or node.node_status, float(result.execution_time)))
+
+    return callback
+
+
+def invoke(settings: Settings, args: list[str], command: str, *, manifest: Any = None,
+           progress: NodeProgress | None = None) -> Any:
     """dbt in this process with the environment profiles.yml reads; its dbtRunnerResult.
 
     Raises when dbt could not run at all; failed models and tests are the caller's to read.
     `manifest`: a parsed project (from `parse_project`), so dbt does not parse it again.
+    `progress`: called once per node as dbt finishes it.
     """
     from dbt.cli.main import dbtRunner
 
     if settings.warehouse == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [_on_node_finished(progress)] if progress is not None else []
     try:
         with exported(dbt_environment(settings)):
-            outcome = dbtRunner(manifest=manifest).invoke(args)
+            outcome = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(args)
     finally:
         release_duckdb_connection()
     if outcome.exception is not None:
@@ -214,6 +260,7 @@ def run_dbt(
     selection: Selection | None = None,
     dbt_vars: dict[str, Any] | None = None,
     manifest: Any = None,
+    progress: NodeProgress | None = None,
 ) -> TransformResult:
     """Run one dbt command in this process and summarise run_results.json."""
     started = time.perf_counter()
@@ -221,7 +268,7 @@ def run_dbt(
                     selection=selection, dbt_vars=dbt_vars)
     if quiet:
         args = ["--quiet", "--no-use-colors", *args]
-    outcome = invoke(settings, args, command, manifest=manifest)
+    outcome = invoke(settings, args, command, manifest=manifest, progress=progress)
     result = summarise_run_results(dbt_target_path(settings), command=command)
     result.success = bool(outcome.success)
     result.seconds = time.perf_counter() - started

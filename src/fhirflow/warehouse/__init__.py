@@ -140,6 +140,11 @@ class Warehouse(Protocol):
         dbt-built schemas (export-csv)."""
         ...
 
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run one read-only SELECT; rows as dicts keyed by lower-case column name (Snowflake
+        returns upper-case names). For readers such as the report; FhirflowError on failure."""
+        ...
+
     def close(self) -> None: ...
 
 

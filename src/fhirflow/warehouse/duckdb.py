@@ -273,6 +273,15 @@ class DuckDBWarehouse:
             counts[schema][name] = n
         return counts
 
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        try:
+            cur = self.con.execute(sql)
+        except duckdb.Error as exc:
+            first = " ".join(sql.split())[:60]
+            raise FhirflowError(f"DuckDB rejected `{first}...`: {first_line(exc)}") from None
+        names = [d[0].lower() for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
 
 def _local_path(file: BatchFile) -> Path:
     if file.path is None:

@@ -347,3 +347,8 @@ class SnowflakeWarehouse:
             (n,) = self._execute(count_sql(schema, name)).fetchone()
             counts[schema.lower()][name.lower()] = int(n)
         return counts
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        cur = self._execute(sql)
+        names = [d[0].lower() for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -1,0 +1,173 @@
+"""The transform DAG's dbt layers as Cosmos task groups: one task per model, one per model's
+tests, wired by dbt's own dependencies.
+
+Each group (`dbt_run_staging`, `dbt_run_intermediate`, `dbt_run_marts`) runs dbt once, in
+Cosmos's watcher mode: its producer task (`dbt_producer_watcher`) runs `dbt build` over the
+layer in this process with dbt's threads, and every model task (`<model>.run`) and test task
+(`<model>.test`) succeeds or fails as dbt finishes that node, so the UI shows each model's
+state, log and timing while the run costs one dbt invocation per layer. A model task that is
+retried or cleared runs its model alone (Cosmos's fallback). Cosmos renders the groups from
+the shared manifest (`fhirflow.transform.manifest`; parsed again only when the project
+changed) and every task copies it beside dbt's partial-parse file, so nothing parses the
+project from scratch. The profile comes from the Airflow connections through Cosmos's
+profile mappings (`orchestration.profiles`).
+
+fhirflow's checks wrap each producer: before dbt starts it refuses a build that would mix
+loads (as `fhirflow transform --layer X` does) and writes the load ledger ahead; after dbt it
+records what each model now reflects and leaves `run_results.json` in
+`$FHIRFLOW_HOME/state/dbt/target/` for the `parse_<layer>_results` task.
+
+Imported by the transform DAG only: it imports Cosmos and Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+from fhirflow.config import DagSettings, Settings
+from fhirflow.errors import FhirflowError
+from fhirflow.orchestration import DUCKDB_CONN_ID
+from fhirflow.orchestration.connections import task_settings
+from fhirflow.orchestration.profiles import profile_config, profile_path
+from fhirflow.transform import LAYER_SELECTORS, dbt_project_dir, dbt_target_path
+from fhirflow.transform.manifest import layer_manifest
+from fhirflow.transform.runner import project_vars
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("staging", "intermediate", "marts")
+
+
+def group_id(layer: str) -> str:
+    return f"dbt_run_{layer}"
+
+
+def check_layer(layer: str) -> dict[str, Any]:
+    """The group's first task: refuse a build that would mix loads, write the ledger ahead,
+    and clear the previous run's results so the parse task reads only this run's."""
+    from fhirflow import pipeline
+    from fhirflow.transform.checked import begin_layer_build
+
+    with task_settings() as settings:
+        path = profile_path(profile_config(settings))
+        if path is not None and Path(path).resolve() != settings.duckdb_path.resolve():
+            raise FhirflowError(
+                f"dbt's DuckDB profile (connection {DUCKDB_CONN_ID}) points at {path}, but the "
+                f"load writes {settings.duckdb_path}; make the connection's host FHIRFLOW_HOME's "
+                "warehouse.duckdb, or drop the connection")
+        (dbt_target_path(settings) / "run_results.json").unlink(missing_ok=True)
+        planned = begin_layer_build(settings, layer, raw_load=pipeline.raw_load(settings))
+        log.info("%s: %d models to build from RAW load %s", layer, len(planned.predicted),
+                 planned.raw_load)
+        return {"layer": layer, "raw_load": planned.raw_load, "models": len(planned.predicted)}
+
+
+def finish_layer(project_dir: str, layer: str = "", complete: bool = True,
+                 **_context: Any) -> None:
+    """Cosmos's callback after a dbt command of the group (also when it failed): keep dbt's
+    artifacts for the parse task and record in the load ledger what the models now reflect.
+    `complete`: the producer's build of the whole layer (a model it did not reach counts as
+    failed); otherwise a model task's own retry, which records only its model."""
+    import json
+
+    from fhirflow.transform.checked import finish_layer_build
+    from fhirflow.transform.runner import release_duckdb_connection
+
+    # Cosmos ran dbt in this process: let go of the DuckDB file dbt-duckdb keeps open, as
+    # fhirflow's own runner does after every invocation.
+    release_duckdb_connection()
+    with task_settings() as settings:
+        source = Path(project_dir) / "target"
+        target = dbt_target_path(settings)
+        target.mkdir(parents=True, exist_ok=True)
+        if complete:
+            for name in ("run_results.json", "manifest.json"):
+                if (source / name).is_file():
+                    shutil.copyfile(source / name, target / f".{name}.tmp")
+                    (target / f".{name}.tmp").replace(target / name)
+        results = source / "run_results.json"
+        statuses = ({r["unique_id"]: str(r.get("status"))
+                     for r in json.loads(results.read_text())["results"]}
+                    if results.is_file() else {})
+        recorded = finish_layer_build(settings, layer, statuses, complete=complete)
+        log.info("%s: recorded %d models in the load ledger", layer, recorded)
+
+
+def layer_group(layer: str, settings: Settings, ds: DagSettings) -> DbtTaskGroup:
+    """The Cosmos task group `dbt_run_<layer>`: the producer (in the warehouse pool) and one
+    task per model and per model's tests, rendered from the shared manifest."""
+    manifest, later_tests = layer_manifest(settings, layer)
+    project = ProjectConfig(
+        dbt_project_path=dbt_project_dir(settings),
+        manifest_path=manifest,
+        install_dbt_deps=False,  # the DAG's dbt_deps task does that, when packages change
+        partial_parse=True,
+        dbt_vars=project_vars(settings),
+    )
+    render = RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        select=LAYER_SELECTORS[layer].split(),
+        # dbt runs these with the later layer they also read (Cosmos passes the exclusion
+        # to the producer's `dbt build`).
+        exclude=later_tests,
+        test_behavior=TestBehavior.AFTER_EACH,
+        emit_datasets=False,  # the marts' freshness is reported by `fhirflow status`
+    )
+    execution = ExecutionConfig(
+        execution_mode=ExecutionMode.WATCHER,
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        setup_operator_args={
+            # Only the producer opens the warehouse; the model tasks only watch it.
+            "pool": ds.warehouse_pool,
+            "callback_args": {"layer": layer, "complete": True},
+            "doc_md": f"Runs `dbt build` over the {layer} layer once; the model tasks of "
+                      "this group follow it. Refuses to start when the layer would mix loads.",
+        },
+    )
+    group = DbtTaskGroup(
+        group_id=group_id(layer),
+        project_config=project,
+        profile_config=profile_config(settings),
+        execution_config=execution,
+        render_config=render,
+        operator_args={"poke_interval": ds.dbt_watch_poke_seconds, "install_deps": False,
+                       "callback": finish_layer,
+                       "callback_args": {"layer": layer, "complete": False}},
+        tooltip=f"dbt {layer}: one task per model and one per model's tests",
+    )
+    _wire(group, layer, ds)
+    return group
+
+
+def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
+    """The consistency check first, then the producer, then the first model tasks.
+
+    The model tasks start after the producer (Cosmos's DbtDag does the same; in a task
+    group they would start beside it), so they never wait for a dbt run that has not begun:
+    `dag.test()` runs tasks one at a time. They run when the producer failed too, to show
+    which models failed; not when the check refused the build (a model task that finds no
+    result would otherwise build its model alone, which is what the check prevents).
+    """
+    from airflow.sdk import task
+
+    producer = group.children[f"{group.group_id}.dbt_producer_watcher"]
+    roots = [t for t in group.get_roots() if t is not producer]
+
+    @task(task_id="check_consistency", pool=ds.warehouse_pool, task_group=group,
+          doc_md=f"Refuses the {layer} build when it would read a layer built from another "
+                 "load (or whose last build failed); writes the load ledger ahead.")
+    def check_consistency() -> dict[str, Any]:
+        return check_layer(layer)
+
+    check = check_consistency()
+    check >> producer
+    for root in roots:
+        check >> root
+        producer >> root
+        root.trigger_rule = "all_done_min_one_success"
