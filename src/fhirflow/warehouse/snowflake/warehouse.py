@@ -3,12 +3,13 @@
 One batch, in order:
 
 1. the batch's files go into a session temp table (FHIRFLOW_BATCH_FILES);
-2. the files' JSON reaches the session temp table FHIRFLOW_INCOMING, either by
+2. each file's text reaches the session temp table FHIRFLOW_INCOMING_TEXT, either by
    `COPY INTO ... FILES = (...) ON_ERROR = CONTINUE FORCE = TRUE` from the external stage
    (mode "copy", the default: the load stage hands over the objects' URLs, which must lie
-   under the stage's) or by inserting each file's text for TRY_PARSE_JSON (mode "insert": the
-   load stage hands over local copies; no stage needed; the only mode fakesnow can run). COPY's
-   per-file result rows go to FHIRFLOW_COPY_RESULT;
+   under the stage's; a file gone from the bucket is found by LIST and quarantined) or by
+   inserting it (mode "insert": the load stage hands over local copies; no stage needed; the
+   only mode fakesnow can run). COPY's per-file result rows go to FHIRFLOW_COPY_RESULT; then
+   TRY_PARSE_JSON and SHA2 turn the text into FHIRFLOW_INCOMING, in both modes alike;
 3. one SQL statement classifies every file of the batch (loaded once, or the reason not);
 4. BEGIN; insert the good bundles into RAW.FHIR_BUNDLES with an anti-join on OBJECT_KEY (so
    a file is in RAW once even though FORCE = TRUE bypasses COPY's own load history); insert
@@ -18,18 +19,18 @@ COPY goes into a temp table rather than straight into RAW.FHIR_BUNDLES because C
 filter (no WHERE, no join): deduplication and the Bundle check need a second statement, and
 RAW must only ever see the result of the whole transaction.
 
-The SQL text is in `sql.py`, the session (connect, errors, transactions, secrets) in
-`client.py`.
+The SQL text is in `sql.py` (written against RAW; `in_schema` renames it SNOWFLAKE_SCHEMA),
+the session (connect, errors, transactions, secrets, query tags) in `client.py`, the sign-in
+method in `auth.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fhirflow.errors import ConfigError
+from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.warehouse import (
     MODEL_SCHEMAS,
     BatchFile,
@@ -58,14 +59,19 @@ from fhirflow.warehouse.snowflake.sql import (
     INSERT_WATERMARK,
     LAST_WATERMARK,
     MAX_FILES_PER_COPY,
+    MAX_OBJECT_BYTES,
     PARSE_TEXT,
     RAW,
     RAW_COUNTS,
-    RECENT_LOADS,
     copy_sql,
     count_sql,
+    in_schema,
     known_keys_sql,
+    list_sql,
+    missing_paths,
     model_relations_sql,
+    recent_loads_sql,
+    s3compat_endpoint,
     stage_sql,
     stage_url,
 )
@@ -86,6 +92,8 @@ class SnowflakeWarehouse:
         stage: str = "FHIR_BUNDLES_STAGE",
         stage_url: str | None = None,
         stage_ddl: str | Callable[[], str] | None = None,
+        query_tag: str = "fhirflow",
+        schema: str = RAW,
     ) -> None:
         if mode not in {"copy", "insert"}:
             raise ConfigError(f"FHIRFLOW_SNOWFLAKE_LOAD_MODE: use 'copy' or 'insert', not {mode!r}")
@@ -102,19 +110,25 @@ class SnowflakeWarehouse:
         # it: its credentials are checked only then, so reading (status, export-csv) works
         # without them.
         self._stage_ddl = stage_ddl
+        # A batch's statements carry "<tag> load <load_id>" (QUERY_HISTORY.QUERY_TAG).
+        self.query_tag = query_tag
+        # SNOWFLAKE_SCHEMA: the statements (sql.py) name RAW, and are renamed on their way.
+        self.schema = schema
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnowflakeWarehouse:
-        connection = client.connect(settings, schema=RAW)
+        connection = client.connect(settings, schema=settings.snowflake_schema)
 
         def stage_ddl() -> str:
-            secret = settings.aws_secret_access_key
+            secret, token = settings.aws_secret_access_key, settings.aws_session_token
             return stage_sql(
                 settings.snowflake_stage,
                 stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
                 storage_integration=settings.snowflake_storage_integration,
                 aws_key_id=settings.aws_access_key_id,
                 aws_secret_key=secret.get_secret_value() if secret else None,
+                aws_token=token.get_secret_value() if token else None,
+                endpoint=s3compat_endpoint(settings.aws_endpoint_url),
             )
 
         return cls(
@@ -124,15 +138,17 @@ class SnowflakeWarehouse:
             stage=settings.snowflake_stage,
             stage_url=stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
             stage_ddl=stage_ddl if settings.snowflake_load_mode == "copy" else None,
+            query_tag=settings.snowflake_query_tag,
+            schema=settings.snowflake_schema,
         )
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _execute(self, sql: str, params: Any = None) -> Any:
-        return self._client.execute(sql, params)
+        return self._client.execute(in_schema(sql, self.schema), params)
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self._client.executemany(sql, rows)
+        self._client.executemany(in_schema(sql, self.schema), rows)
 
     def close(self) -> None:
         self._client.close()
@@ -152,7 +168,8 @@ class SnowflakeWarehouse:
         if self.mode == "copy":
             self._execute(FILE_FORMAT_DDL)
             if stage_ddl:
-                self._client.execute_secret(stage_ddl, f"cannot create stage {RAW}.{self.stage}")
+                self._client.execute_secret(in_schema(stage_ddl, self.schema),
+                                            f"cannot create stage {self.schema}.{self.stage}")
 
     def last_watermark(self) -> str | None:
         row = self._execute(LAST_WATERMARK).fetchone()
@@ -174,17 +191,37 @@ class SnowflakeWarehouse:
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
+        with self._client.tagged(f"{self.query_tag} load {load_id}"):
+            return self._load_batch(load_id, files, rejected=rejected, started_at=started_at)
+
+    def _load_batch(
+        self,
+        load_id: str,
+        files: list[BatchFile],
+        *,
+        rejected: list[Rejected],
+        started_at: datetime,
+    ) -> BatchResult:
         result = BatchResult(load_id=load_id, files_seen=len(files) + len(rejected))
+        # Larger than any value Snowflake stores, whatever FHIRFLOW_MAX_FILE_MB allows.
+        rejected = list(rejected) + [Rejected(f.key, f.size, reasons.too_big(f.size,
+                                                                             MAX_OBJECT_BYTES))
+                                     for f in files if f.size > MAX_OBJECT_BYTES]
+        files = [f for f in files if f.size <= MAX_OBJECT_BYTES]
         # Before any statement: a file COPY cannot reach from the stage fails the batch here.
         named = [(f, self._stage_path(f)) for f in files]
         for statement in BATCH_TABLES:
             self._execute(statement)
         self._executemany(INSERT_BATCH_FILE, [(f.key, path, f.size) for f, path in named])
-        rejected = list(rejected)
         if named:
             if self.mode == "copy":
+                by_path = {path: f for f, path in named}
                 for i in range(0, len(named), MAX_FILES_PER_COPY):
-                    self._copy([path for _, path in named[i : i + MAX_FILES_PER_COPY]])
+                    gone = self._copy([path for _, path in named[i : i + MAX_FILES_PER_COPY]])
+                    rejected += [Rejected(by_path[p].key, by_path[p].size, reasons.GONE)
+                                 for p in gone]
+                for statement in PARSE_TEXT:
+                    self._execute(statement)
             else:
                 rejected += self._insert_texts(named)
         self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason) for r in rejected])
@@ -222,8 +259,30 @@ class SnowflakeWarehouse:
             )
         return file.url.removeprefix(self.stage_url)
 
-    def _copy(self, stage_paths: list[str]) -> None:
-        cur = self._execute(copy_sql(self.stage, stage_paths))
+    def _copy(self, stage_paths: list[str]) -> list[str]:
+        """COPY the files' text into FHIRFLOW_INCOMING_TEXT and their results into
+        FHIRFLOW_COPY_RESULT; the paths gone from the bucket are returned, not loaded.
+
+        COPY fails the whole statement on a name in FILES that no longer exists; then LIST
+        says which are gone, and the rest are copied again. (Neither can run on fakesnow,
+        which has no S3 stage: tests/test_snowflake_copy.py checks the statements as text.)
+        """
+        try:
+            cur = self._execute(copy_sql(self.stage, stage_paths))
+            gone: list[str] = []
+        except FhirflowError as failed:
+            try:
+                listed = self._execute(list_sql(self.stage, stage_paths,
+                                                schema=self.schema)).fetchall()
+            except FhirflowError:
+                raise failed from None
+            gone = missing_paths([str(row[0]) for row in listed], stage_paths)
+            present = [p for p in stage_paths if p not in set(gone)]
+            if not gone:
+                raise
+            if not present:
+                return gone
+            cur = self._execute(copy_sql(self.stage, present))
         columns = [d[0].lower() for d in cur.description or []]
         rows = []
         for values in cur.fetchall():
@@ -236,11 +295,12 @@ class SnowflakeWarehouse:
                 row.get("errors_seen"), str(error)[:ERROR_TEXT_LIMIT] if error else None,
             ))
         self._executemany(INSERT_COPY_RESULT, rows)
+        return gone
 
     def _insert_texts(self, named: list[tuple[BatchFile, str]]) -> list[Rejected]:
         """Mode insert: send each local file's text for TRY_PARSE_JSON, in chunks of ~32 MB."""
         rejected: list[Rejected] = []
-        rows: list[tuple[str, str, str]] = []
+        rows: list[tuple[str, str]] = []
         pending_bytes = 0
         for file, name in named:
             try:
@@ -258,7 +318,7 @@ class SnowflakeWarehouse:
             except UnicodeDecodeError:
                 rejected.append(Rejected(file.key, file.size, reasons.NOT_UTF8))
                 continue
-            rows.append((name, text, hashlib.sha256(data).hexdigest()))
+            rows.append((name, text))
             pending_bytes += len(data)
             if pending_bytes > 32 * 1024 * 1024:
                 self._executemany(INSERT_TEXT, rows)
@@ -269,7 +329,7 @@ class SnowflakeWarehouse:
         return rejected
 
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
-        rows = self._execute(RECENT_LOADS, (limit,)).fetchall()
+        rows = self._execute(recent_loads_sql(limit)).fetchall()
         return [
             LoadRecord(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7], r[8])
             for r in rows
