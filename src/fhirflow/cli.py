@@ -35,6 +35,7 @@ from rich.table import Table
 from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
 from fhirflow.errors import FhirflowError, first_line
+from fhirflow.doctor_cli import doctor as doctor_command
 from fhirflow.pipeline import plural
 from fhirflow.report.cli import report as report_command
 from fhirflow.views.cli import views as views_command
@@ -429,6 +430,7 @@ def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
 
 main.add_command(report_command)
 main.add_command(views_command)
+main.add_command(doctor_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
