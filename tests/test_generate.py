@@ -234,3 +234,10 @@ def test_progress_is_reported_per_patient(tmp_path: Path) -> None:
     ticks: list[int] = []
     generate_patients(tmp_path, patients=3, seed=1, progress=ticks.append)
     assert ticks == [1, 1, 1]
+
+
+def test_every_planned_event_kind_has_a_handler() -> None:
+    from fhirflow.generate.handlers import HANDLERS
+    from fhirflow.generate.planning import ORDER
+
+    assert set(ORDER) == set(HANDLERS)

@@ -20,8 +20,9 @@ from pathlib import Path
 from fhirflow.errors import ConfigError
 from fhirflow.generate.catalog import Catalog, load_data
 from fhirflow.generate.clock import LocalClock, epoch
-from fhirflow.generate.life import RunContext, simulate_patient
+from fhirflow.generate.life import RunContext
 from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
+from fhirflow.generate.simulate import simulate_patient
 from fhirflow.generate.synthea import run_synthea, synthea_command
 from fhirflow.landing import landing_relpath, write_atomic
 
@@ -37,10 +38,6 @@ class GenerateResult:
     bytes: int
     seconds: float
     paths: list[Path] = field(default_factory=list)
-
-
-def supported_states() -> list[str]:
-    return sorted(load_data("geography")["states"])
 
 
 def _resolve_state(state: str) -> str:
@@ -124,5 +121,4 @@ __all__ = [
     "generate_patients",
     "run_synthea",
     "synthea_command",
-    "supported_states",
 ]

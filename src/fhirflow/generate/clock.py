@@ -73,9 +73,5 @@ def epoch(day: dt.date, seconds: int = 0) -> int:
     return int((dt.datetime.combine(day, dt.time()) - _EPOCH).total_seconds()) + seconds
 
 
-def to_date(t: int) -> dt.date:
-    return (_EPOCH + dt.timedelta(seconds=t)).date()
-
-
 DAY = _DAY
 YEAR = int(365.25 * _DAY)

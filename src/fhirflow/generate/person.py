@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirflow.generate.catalog import load_data
-from fhirflow.generate.clock import YEAR, LocalClock
+from fhirflow.generate.clock import LocalClock
 
 Json = dict[str, Any]
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
@@ -51,9 +51,6 @@ class Person:
     bmi: float  # adult BMI the person drifts toward
     adult_height: float
     multiple_birth: bool
-
-    def age_at(self, t: int) -> float:
-        return (t - self.birth) / YEAR
 
     @property
     def prefix(self) -> str | None:

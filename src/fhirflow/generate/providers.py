@@ -72,9 +72,6 @@ class Network:
     organizations: list[Organization]
     by_city: dict[str, dict[str, Organization]]
 
-    def for_city(self, city: str, kind: str) -> Organization:
-        return self.by_city[city][kind]
-
 
 def _suffix(rng: Any) -> str:
     return str(rng.randint(1, 999))
