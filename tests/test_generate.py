@@ -236,8 +236,8 @@ def test_progress_is_reported_per_patient(tmp_path: Path) -> None:
     assert ticks == [1, 1, 1]
 
 
-def test_every_planned_event_kind_has_a_handler() -> None:
-    from fhirflow.generate.handlers import HANDLERS
-    from fhirflow.generate.planning import ORDER
+def test_every_event_kind_has_a_handler() -> None:
+    from fhirflow.generate.events import ORDER
+    from fhirflow.generate.simulate import all_handlers
 
-    assert set(ORDER) == set(HANDLERS)
+    assert set(ORDER) == set(all_handlers())

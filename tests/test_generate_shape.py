@@ -19,9 +19,6 @@ STAGED_TYPES = [
 ]
 # Paths the sample has that we deliberately do not write, with the reason.
 NOT_WRITTEN = {
-    # Synthea's one "Patient's Home" Location (home-health visits); the simulator has no home visits.
-    "Location": {"description", "mode", "physicalType.coding[].code", "physicalType.coding[].display",
-                 "physicalType.coding[].system"},
     # a single US-edition encounter type (skilled nursing admission) in the sample; no staging column.
     "Encounter": {"type[].coding[].version"},
 }
@@ -30,7 +27,7 @@ NOT_WRITTEN = {
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("landing")
-    generate_patients(root, patients=40, seed=3)
+    generate_patients(root, patients=100, seed=3)
     return root
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from fhirflow.errors import ConfigError
 from fhirflow.generate.catalog import Catalog, load_data
 from fhirflow.generate.clock import LocalClock, epoch
 from fhirflow.generate.life import RunContext
+from fhirflow.generate.modules import MODULE_NAMES
 from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
 from fhirflow.generate.simulate import simulate_patient
 from fhirflow.generate.synthea import run_synthea, synthea_command
@@ -48,6 +49,15 @@ def _resolve_state(state: str) -> str:
     raise ConfigError(f"unknown state {state!r}; the simulator knows: {', '.join(sorted(states))}")
 
 
+def _resolve_modules(modules: Collection[str] | None) -> frozenset[str]:
+    if modules is None:
+        return frozenset(MODULE_NAMES)
+    unknown = sorted(set(modules) - set(MODULE_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown module {unknown[0]!r}; the simulator has: {', '.join(MODULE_NAMES)}")
+    return frozenset(modules)
+
+
 def encode_bundle(bundle: dict) -> bytes:
     """Compact JSON with one bundle entry per line: fast to write, easy to grep and diff."""
     head = {k: v for k, v in bundle.items() if k != "entry"}
@@ -70,25 +80,29 @@ def generate_patients(
     years_of_history: int = 10,
     state: str = "Massachusetts",
     reference_date: dt.date | None = None,
+    modules: Collection[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> GenerateResult:
     """Simulate `patients` people and write their bundles into the landing folder.
 
     Patient i of a run is seeded from (seed, i), so runs with the same seed share their first
     patients; providers depend on the state only, so their ids are stable across runs.
+    `modules` names the optional clinical modules that run (all of `MODULE_NAMES` by default),
+    like Synthea's `-m` filter.
     """
     if patients < 0:
         raise ConfigError("--patients must be zero or more")
     if years_of_history < 1:
         raise ConfigError("--years-of-history must be at least 1")
     state_name = _resolve_state(state)
+    chosen = _resolve_modules(modules)
     started = time.perf_counter()
     geo = load_data("geography")["states"][state_name]
     ref = reference_date or DEFAULT_REFERENCE_DATE
     ctx = RunContext(
         seed=seed, state=state_name, reference_t=epoch(ref, 12 * 3600 - geo["utc_offset"] * 3600),
         years=years_of_history, catalog=Catalog(), network=build_network(state_name),
-        clock=LocalClock(geo["utc_offset"], geo["dst"]),
+        clock=LocalClock(geo["utc_offset"], geo["dst"]), modules=chosen,
     )
     result = GenerateResult(patients=0, files=0, bytes=0, seconds=0.0)
     landing_root = Path(landing_root)
@@ -109,7 +123,8 @@ def generate_patients(
     if patients:
         orgs = sorted(ctx.used_orgs.values(), key=lambda o: o.id)
         clinicians = sorted(ctx.used_clinicians.values(), key=lambda c: c.id)
-        write(f"hospitalInformation{seed}.json", None, encode_bundle(hospital_bundle(orgs, ctx.usage)))
+        home = ctx.network.home_location_id if ctx.used_home else None
+        write(f"hospitalInformation{seed}.json", None, encode_bundle(hospital_bundle(orgs, ctx.usage, home)))
         write(f"practitionerInformation{seed}.json", None, encode_bundle(practitioner_bundle(clinicians, ctx.usage)))
     result.seconds = time.perf_counter() - started
     return result
@@ -118,6 +133,7 @@ def generate_patients(
 __all__ = [
     "DEFAULT_REFERENCE_DATE",
     "GenerateResult",
+    "MODULE_NAMES",
     "generate_patients",
     "run_synthea",
     "synthea_command",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhirflow.generate import careplans
 from fhirflow.generate.clock import DAY, YEAR
-from fhirflow.generate.life import EMPLOYMENT, EMPLOYMENT_WEIGHTS, Chronic, Life
+from fhirflow.generate.life import EMPLOYMENT, EMPLOYMENT_WEIGHTS, Chronic, Json, Life
 from fhirflow.generate.records import Encounter, Line
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
@@ -30,7 +30,8 @@ DOSAGES = {"as_needed": DOSAGE_AS_NEEDED, "course": DOSAGE_COURSE, "daily": DOSA
 
 # -- measurements ---------------------------------------------------------------------------
 
-def vitals(life: Life, enc: Encounter, at: int, full: bool) -> None:
+def wellness_vitals(life: Life, enc: Encounter, at: int) -> None:
+    """The vital signs of a wellness visit (Synthea's wellness_encounters module)."""
     specs = life.clinical["vitals"]
     rec, rng = life.rec, life.rng
     age = life.age(at)
@@ -43,31 +44,42 @@ def vitals(life: Life, enc: Encounter, at: int, full: bool) -> None:
         rec.observation(enc, spec["code"], "vital-signs", at, value, spec["unit"], spec["profile"],
                         decimals=spec["decimals"])
 
-    if full:
-        vital("height", height)
-        vital("pain", rng.choice((0, 0, 0, 1, 2, 3)))
+    vital("height", height)
+    vital("pain", rng.randint(*specs["pain"]["range"]))
     vital("weight", weight)
-    if full and age >= 2:
+    if age <= 3:
+        vital("weight_for_length", rng.uniform(5, 95))
+        vital("head_circumference_percentile", rng.uniform(5, 95))
+        vital("head_circumference", 35 + 12 * min(age, 3) ** 0.5 * rng.uniform(0.97, 1.03))
+    if age >= 2:
         vital("bmi", bmi)
         if age < 20:
             vital("bmi_percentile", rng.uniform(5, 95))
-    if age >= 3:
-        bp = life.clinical["blood_pressure"]
-        systolic, diastolic = 105 + age * 0.3 + rng.gauss(0, 6), 68 + age * 0.1 + rng.gauss(0, 5)
-        hypertension = life.chronic.get("hypertension")
-        if hypertension is not None and hypertension.onset <= at:
-            shift = hypertension.spec["bp_shift"]
-            systolic += shift[0] * rng.uniform(0.4, 1.0)
-            diastolic += shift[1] * rng.uniform(0.4, 1.0)
-        components = [rec.quantity_component(bp["diastolic"], diastolic, bp["unit"]),
-                      rec.quantity_component(bp["systolic"], systolic, bp["unit"])]
-        rec.observation(enc, bp["code"], "vital-signs", at, None, None, bp["profile"], components=components)
+    bp = life.clinical["blood_pressure"]
+    systolic, diastolic = 105 + age * 0.3 + rng.gauss(0, 6), 68 + age * 0.1 + rng.gauss(0, 5)
+    hypertension = life.chronic.get("hypertension")
+    if hypertension is not None and hypertension.onset <= at:
+        shift = hypertension.spec["bp_shift"]
+        systolic += shift[0] * rng.uniform(0.4, 1.0)
+        diastolic += shift[1] * rng.uniform(0.4, 1.0)
+    components = [rec.quantity_component(bp["diastolic"], diastolic, bp["unit"]),
+                  rec.quantity_component(bp["systolic"], systolic, bp["unit"])]
+    rec.observation(enc, bp["code"], "vital-signs", at, None, None, bp["profile"], components=components)
     vital("heart_rate", rng.uniform(60, 100) if age >= 12 else rng.uniform(80, 130))
     vital("respiratory_rate", rng.uniform(12, 18) if age >= 12 else rng.uniform(18, 30))
-    if full:
-        smoking = life.clinical["smoking"]
-        status = smoking["current"] if life.person.smoker else smoking["never"]
-        rec.observation(enc, smoking["code"], "social-history", at, None, None, SMOKING_PROFILE, coded=status)
+
+
+def smoking_status(life: Life, enc: Encounter, at: int) -> None:
+    smoking = life.clinical["smoking"]
+    status = smoking[life.smoking_status(at)]
+    life.rec.observation(enc, smoking["code"], "social-history", at, None, None, SMOKING_PROFILE, coded=status)
+
+
+def vital_sign(life: Life, enc: Encounter, key: str, at: int, low: float, high: float) -> None:
+    """One vital sign outside a wellness visit (a temperature at a sick visit, oxygen in the ER)."""
+    spec = life.clinical["vitals"][key]
+    life.rec.observation(enc, spec["code"], "vital-signs", at, life.rng.uniform(low, high), spec["unit"],
+                         spec["profile"], decimals=spec["decimals"])
 
 
 def lab(life: Life, enc: Encounter, panel_key: str, at: int) -> None:
@@ -104,15 +116,7 @@ def lab_due(life: Life, every_years: int, key: str, at: int) -> bool:
     return last is None or at - last >= every_years * YEAR - 60 * DAY
 
 
-def survey(life: Life, enc: Encounter, key: str, at: int) -> int:
-    spec = life.clinical["surveys"][key]
-    score = min(int(life.rng.expovariate(0.8)), spec["max"])
-    obs = life.rec.observation(enc, spec["score"], "survey", at, score, "{score}", SURVEY_PROFILE, decimals=0)
-    life.rec.diagnostic_report(enc, spec["panel"], at, [obs], lab=False)
-    return procedure(life, enc, spec["procedure"], at)
-
-
-def procedure(life: Life, enc: Encounter, name: str, at: int, reason: dict | None = None) -> int:
+def procedure(life: Life, enc: Encounter, name: str, at: int, reason: Json | None = None) -> int:
     """Record a named procedure from the data file; returns when it ends."""
     spec = life.clinical["procedures"][name]
     life.rec.procedure(enc, spec["code"], at, spec["minutes"], spec["cost"], reason)
@@ -167,14 +171,19 @@ def social_findings(life: Life, enc: Encounter, at: int, adult: bool) -> None:
     if rng.random() < 0.15:
         life.employment = rng.choices(EMPLOYMENT, weights=EMPLOYMENT_WEIGHTS)[0]
     life.sdoh_active.append(life.rec.condition(enc, findings["employment"][life.employment], at))
-    if not life.education_recorded:
-        life.rec.condition(enc, findings["education"][min(life.person.education, 2)], at)
-        life.education_recorded = True
+    record_education(life, enc, at)
     for code, probability in findings["episodic"]:
         if rng.random() < probability:
             life.sdoh_active.append(life.rec.condition(enc, code, at))
     if life.on_medication():
         life.sdoh_active.append(life.rec.condition(enc, findings["medication_review"], at))
+
+
+def record_education(life: Life, enc: Encounter, at: int) -> None:
+    if not life.education_recorded:
+        findings = life.clinical["sdoh_findings"]
+        life.rec.condition(enc, findings["education"][min(life.person.education, 2)], at)
+        life.education_recorded = True
 
 
 def obesity(life: Life, enc: Encounter, at: int, age: float) -> None:
@@ -208,10 +217,6 @@ def immunize(life: Life, enc: Encounter, at: int, age: float) -> None:
             life.given_vaccines[key] = life.given_vaccines.get(key, 0) + 1
     if int(age) == schedule["pneumococcal_age"]:
         life.rec.immunization(enc, schedule["pneumococcal_adult"], at, cost)
-    if (life.covid_doses < 2 and age >= schedule["covid_min_age"]
-            and life.ctx.clock.date(at) >= schedule["covid_from"] and life.rng.random() < schedule["covid_uptake"]):
-        life.rec.immunization(enc, schedule["covid"], at, cost)
-        life.covid_doses += 1
 
 
 def vaccine_history(life: Life) -> None:
@@ -241,6 +246,13 @@ def prescribe(life: Life, enc: Encounter, chronic: Chronic, at: int) -> None:
             round(cost * life.rng.uniform(0.9, 1.3), 2))
 
 
+def administer(life: Life, enc: Encounter, code: list[str], at: int, cost: float, reason: Json | None = None) -> None:
+    """A medication given during the encounter: Medication, its order and the administration."""
+    medication = life.rec.medication(code)
+    life.rec.medication_request(enc, code, at, "stopped", reason, None, None, cost, medication=medication)
+    life.rec.medication_administration(enc, code, at, reason)
+
+
 def renew_all(life: Life, enc: Encounter, at: int) -> None:
     for chronic in life.chronic.values():
         if chronic.condition is not None and chronic.end is None and chronic.onset <= at:
@@ -248,22 +260,26 @@ def renew_all(life: Life, enc: Encounter, at: int) -> None:
 
 
 def allergies(life: Life) -> None:
-    """Allergies of a lifetime, recorded up front (AllergyIntolerance has no encounter)."""
+    """Allergies of a lifetime, found together at one allergy panel (AllergyIntolerance has no
+    encounter): the generic 'allergy to substance' first, then each substance."""
     spec = life.clinical["allergies"]
     rng = life.rng
     if rng.random() >= spec["probability"]:
         return
-    for _ in range(rng.choice((1, 1, 2))):
-        code, category, kind = rng.choice(spec["substances"])
-        at = life.daytime(life.at_age(rng.uniform(*spec["onset_age"])))
-        if at >= life.end or code[2] in life.allergy_names:
-            continue
+    at = life.daytime(life.at_age(rng.uniform(*spec["onset_age"])))
+    if at >= life.end:
+        return
+    count = rng.choices([c[0] for c in spec["counts"]], weights=[c[1] for c in spec["counts"]])[0]
+    generic, *substances = spec["substances"]
+    chosen = [generic] + rng.sample(substances, min(count, len(substances)))
+    for code, category, kind in chosen:
         reactions = []
-        if rng.random() < 0.5:
+        if code is not generic[0] and rng.random() < spec["reaction_probability"]:
             reactions = [(rng.choice(spec["reactions"]), rng.choice(spec["severities"]))]
         life.rec.allergy(code, category, kind, at, reactions)
         life.allergy_names.append(code[2])
-        life.allergy_plan.append((code, category))
+        if code is not generic[0]:
+            life.allergy_plan.append((code, category))
 
 
 def allergy_care(life: Life, enc: Encounter, at: int) -> None:

@@ -65,3 +65,14 @@ def care_team_and_plan(rec: PatientRecord, enc: Encounter, plan_code: Code, acti
     plan["activity"] = acts
     rec.add(plan)
     return team, plan
+
+
+def end_care_plan(rec: PatientRecord, team: Json, plan: Json, at: int) -> None:
+    """Close a team and plan recorded as active (the pregnancy it served is over)."""
+    ended = rec.clock.datetime(at)
+    for resource in (team, plan):
+        resource["period"] = {**resource["period"], "end": ended}
+    team["status"] = "inactive"
+    plan["status"] = "completed"
+    for activity in plan["activity"]:
+        activity["detail"] = {**activity["detail"], "status": "completed"}

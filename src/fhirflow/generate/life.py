@@ -14,6 +14,7 @@ from typing import Any
 from fhirflow.generate import billing, notes
 from fhirflow.generate.catalog import Catalog, load_data
 from fhirflow.generate.clock import DAY, YEAR, LocalClock
+from fhirflow.generate.events import EventQueue
 from fhirflow.generate.ids import random_uuid, seeded
 from fhirflow.generate.person import Person, make_person
 from fhirflow.generate.providers import Clinician, Network, Organization, Utilization
@@ -40,9 +41,11 @@ class RunContext:
     catalog: Catalog
     network: Network
     clock: LocalClock
+    modules: frozenset[str] = frozenset()  # optional clinical modules that run (modules/__init__.py)
     usage: dict[str, Utilization] = field(default_factory=dict)
     used_orgs: dict[str, Organization] = field(default_factory=dict)
     used_clinicians: dict[str, Clinician] = field(default_factory=dict)
+    used_home: bool = False
 
 
 @dataclass
@@ -91,10 +94,32 @@ class Life:
         self.employment = self.rng.choices(EMPLOYMENT, weights=EMPLOYMENT_WEIGHTS)[0]
         self.given_vaccines: dict[str, int] = {}
         self.last_td = -1
-        self.covid_doses = 0
         self.obese_recorded = False
         self.last_lab: dict[str, int] = {}
+        self.flags: dict[str, Any] = {}  # what modules remember about the person (pregnant, smoker...)
+        self.queue = EventQueue()
+        self._plan_smoking()
         self.rec: PatientRecord
+
+    def _plan_smoking(self) -> None:
+        spec = self.clinical["smoking"]
+        if self.rng.random() >= spec["ever"]:
+            return
+        started = self.at_age(self.rng.uniform(*spec["start_ages"]))
+        quit_at, year = None, started + YEAR
+        while year < self.end:
+            if self.rng.random() < spec["quit_annual"]:
+                quit_at = year + self.rng.randint(0, 364) * DAY
+                break
+            year += YEAR
+        self.flags["smoking"] = (started, quit_at)
+
+    def has(self, module: str) -> bool:
+        return module in self.ctx.modules
+
+    def schedule(self, at: int, kind: str, payload: Any = None) -> None:
+        """Add an event; events before birth or after the end of the life are dropped when due."""
+        self.queue.add(at, kind, payload)
 
     # -- time and body ----------------------------------------------------------------------
 
@@ -136,6 +161,18 @@ class Life:
             return payers["medicaid"]
         return payers["none"] if self.uninsured and age >= 18 else self.private_payer
 
+    def diagnosed(self, key: str, at: int) -> bool:
+        """The chronic condition is in the record and active (Synthea's "Active Condition")."""
+        chronic = self.chronic.get(key)
+        return chronic is not None and chronic.condition is not None and chronic.active_at(at)
+
+    def smoking_status(self, at: int) -> str:
+        """current | former | never, from the smoking history planned for the person."""
+        started, quit_at = self.flags.get("smoking", (None, None))
+        if started is None or started > at:
+            return "never"
+        return "former" if quit_at is not None and quit_at <= at else "current"
+
     def active_chronic(self, at: int) -> list[Chronic]:
         return [chronic for chronic in self.chronic.values() if chronic.active_at(at)]
 
@@ -144,11 +181,17 @@ class Life:
 
     # -- encounters -------------------------------------------------------------------------
 
-    def begin(self, kind: str, at: int, reason: Json | None) -> Encounter:
+    def begin(self, kind: str, at: int, reason: Json | None, virtual: bool = False) -> Encounter:
         spec = self.clinical["encounter_types"][kind]
+        if virtual:
+            spec = {**spec, "class": "VR", "place": "02"}
         org = self.home[spec["provider"]]
         clinician = self.pcp if spec["provider"] == "primary" else pick_clinician(self.rng, org)
-        return self.rec.begin_encounter(kind, spec, at, org, clinician, self.payer_at(at), reason)
+        enc = self.rec.begin_encounter(kind, spec, at, org, clinician, self.payer_at(at), reason)
+        if spec.get("at_home"):
+            enc.location = self.ctx.network.home_ref
+            self.ctx.used_home = True
+        return enc
 
     def finish(self, enc: Encounter) -> Encounter:
         low, high = enc.spec["minutes"]
@@ -166,7 +209,8 @@ class Life:
         age = int(self.age(enc.start))
         race = load_data("demographics")["race_adjectives"][person.race["code"]]
         hispanic = "hispanic" if person.ethnicity["code"] == "2135-2" else "nonhispanic"
-        smoking = "Patient is a smoker." if person.smoker else "Patient has never smoked."
+        smoking = {"current": "Patient is a smoker.", "former": "Patient is an ex-smoker.",
+                   "never": "Patient has never smoked."}[self.smoking_status(enc.start)]
         active = [chronic.spec["condition"][2] for chronic in self.chronic.values()
                   if chronic.condition is not None and chronic.active_at(enc.start)]
         medications = [code for chronic in self.chronic.values() for code in chronic.prescriptions

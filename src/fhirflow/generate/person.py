@@ -47,7 +47,6 @@ class Person:
     birthplace: str
     income: int
     education: int  # index into the education findings (0 = higher education)
-    smoker: bool
     bmi: float  # adult BMI the person drifts toward
     adult_height: float
     multiple_birth: bool
@@ -100,10 +99,10 @@ def make_person(rng: random.Random, person_id: str, state: str, reference_t: int
         driver_licence=f"S999{rng.randint(10000, 99999)}" if age >= 16 else None,
         passport=f"X{rng.randint(10000000, 99999999)}X" if age >= 18 and rng.random() < 0.8 else None,
         mothers_maiden=f"{_suffixed(rng, rng.choice(demo['given_female']))} {_suffixed(rng, rng.choice(demo['family']))}",
-        birthplace=rng.choice(cities)["name"], income=int(rng.lognormvariate(10.8, 0.7)),
+        birthplace=rng.choice(cities)["name"], income=int(rng.lognormvariate(*demo["income_lognormal"])),
         education=rng.choices((0, 1, 2), weights=(0.45, 0.45, 0.1))[0],
-        smoker=age >= 16 and rng.random() < 0.16, bmi=max(18.5, rng.gauss(mean_b, sd_b)),
-        adult_height=rng.gauss(mean_h, sd_h), multiple_birth=rng.random() < 0.02,
+        bmi=max(18.5, rng.gauss(mean_b, sd_b)),
+        adult_height=rng.gauss(mean_h, sd_h), multiple_birth=rng.random() < 0.032,
     )
 
 

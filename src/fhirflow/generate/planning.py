@@ -1,71 +1,99 @@
 """Planning: what happens to one person and when, decided cheaply for the whole life.
 
 Onsets of chronic disease by age and risk, death, the wellness schedule, follow-ups and
-exacerbations of chronic disease, and acute episodes. Planning writes no FHIR: it returns
-the events the handlers (handlers.py) then record, in time order.
+exacerbations of chronic disease, and acute episodes; then each optional module's own plan.
+Planning writes no FHIR: it puts events on the life's queue for the handlers (handlers.py).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from typing import Any, NamedTuple
 
-from fhirflow.generate.clock import DAY, YEAR
+from fhirflow.generate.clock import DAY, YEAR, epoch
 from fhirflow.generate.life import Chronic, Json, Life
+from fhirflow.generate.modules import Module
 
-# Weight of each kind of event in a day, so a wellness visit and a diagnosis on the same
-# day keep a stable order.
-ORDER = {"wellness": 0, "diagnose": 1, "followup": 2, "acute": 3, "exacerbation": 4, "death": 9}
-
-
-class Event(NamedTuple):
-    at: int
-    order: int
-    kind: str  # a key of handlers.HANDLERS
-    payload: Any
+PUBLIC_PAYERS = ("medicare", "medicaid", "dual")
 
 
-def plan(life: Life) -> list[Event]:
+def plan(life: Life, modules: list[Module]) -> None:
     _plan_chronic(life)
     _plan_death(life)
-    events: list[Event] = []
-    _plan_wellness(life, events)
-    _plan_chronic_care(life, events)
-    _plan_acute(life, events)
+    _plan_wellness(life)
+    _plan_chronic_care(life)
+    _plan_acute(life)
+    _plan_covid_vaccine(life)
+    for module in modules:
+        module.plan(life)
     if life.death is not None:
-        events.append(Event(life.death, ORDER["death"], "death", None))
-    events = [event for event in events if life.person.birth < event.at <= life.end]
-    events.sort(key=lambda event: (event.at, event.order))
-    return events
+        life.schedule(life.death, "death")
 
 
-def _plan_wellness(life: Life, events: list[Event]) -> None:
-    rng, wellness = life.rng, life.clinical["wellness"]
-    ages: list[float] = [months / 12 for months in wellness["child_months"]]
-    age_now = life.age(life.end)
-    ages += [float(age) for age in range(wellness["yearly_from_age"] + 1, int(age_now) + 1)]
-    for age in ages:
-        at = life.at_age(age) + rng.randint(0, 20) * DAY
-        if age >= 18 and rng.random() < wellness["adult_skip_probability"]:
-            continue
-        if life.window_start <= at < life.end:
-            events.append(Event(life.daytime(at), ORDER["wellness"], "wellness", age))
+def wellness_interval(life: Life, at: int) -> int:
+    """Synthea's time between wellness visits at this age; yearly on a public payer."""
+    spec = life.clinical["wellness"]
+    months = (at - life.person.birth) / (YEAR / 12)
+    for up_to, interval in spec["child_interval_months"]:
+        if months <= up_to:
+            return int(interval * YEAR / 12)
+    if spec["public_payers_yearly"] and life.payer_at(at) in [life.payers[key] for key in PUBLIC_PAYERS]:
+        return YEAR
+    age = life.age(at)
+    for up_to, interval in spec["interval_years"]:
+        if age <= up_to:
+            return interval * YEAR
+    return YEAR
 
 
-def _plan_chronic_care(life: Life, events: list[Event]) -> None:
+def _plan_wellness(life: Life) -> None:
+    step = life.clinical["wellness"]["time_step_days"] * DAY
+    first_adult = life.at_age(life.rng.uniform(*life.clinical["sdoh_findings"]["history"]["first_adult_wellness_age"]))
+    if first_adult < life.window_start:
+        # Synthea exports the old visit where lasting findings (education) were first recorded.
+        life.schedule(life.daytime(first_adult), "wellness_history")
+    at = life.person.birth + step
+    while at < life.end:
+        if at >= life.window_start:
+            life.schedule(life.daytime(at), "wellness")
+        at += wellness_interval(life, at) + step
+
+
+def _plan_covid_vaccine(life: Life) -> None:
+    """COVID-19 vaccination in its own encounters, from the vaccine's launch (one or two doses)."""
+    schedule = life.clinical["immunizations"]
+    rng = life.rng
+    start = _epoch_of(life, schedule["covid_from"])
+    if start >= life.end or rng.random() >= schedule["covid_uptake"]:
+        return
+    at = max(start, life.at_age(schedule["covid_min_age"])) + rng.randint(0, 240) * DAY
+    vaccines = schedule["covid_vaccines"]
+    code, _, doses = rng.choices(vaccines, weights=[v[1] for v in vaccines])[0]
+    for _dose in range(doses):
+        life.schedule(life.daytime(at), "covid_vaccine", code)
+        at += rng.randint(21, 35) * DAY
+
+
+def _epoch_of(life: Life, date: str) -> int:
+    """Local midnight of an ISO date, as epoch seconds."""
+    return epoch(dt.date.fromisoformat(date), -life.ctx.clock.std * 3600)
+
+
+def _plan_chronic_care(life: Life) -> None:
     """The diagnosis of every condition still active in the window, its follow-ups and flares."""
     rng, start = life.rng, life.window_start
     for key, chronic in life.chronic.items():
         still_active = chronic.end is None or chronic.end > start
         if not (chronic.onset < life.end and still_active):
             continue
-        events.append(Event(life.daytime(chronic.onset), ORDER["diagnose"], "diagnose", key))
+        if chronic.spec["followup"] != "wellness_diagnosis" or chronic.onset < start:
+            life.schedule(life.daytime(chronic.onset), "diagnose", key)
         months = chronic.spec["followup_months"]
         at = chronic.onset + int(months * 30.4 * DAY)
         stop = min(life.end, chronic.end or life.end)
-        while at < stop:
+        while months and at < stop:
             if at >= start:
-                events.append(Event(life.daytime(at), ORDER["followup"], "followup", key))
+                life.schedule(life.daytime(at), "followup", key)
             at += int(months * 30.4 * DAY * rng.uniform(0.85, 1.15))
         rate = chronic.spec.get("exacerbation_annual", 0.0)
         year = max(start, chronic.onset)
@@ -73,26 +101,27 @@ def _plan_chronic_care(life: Life, events: list[Event]) -> None:
             if rng.random() < rate:
                 at = year + rng.randint(0, 364) * DAY
                 if at < stop:
-                    events.append(Event(life.daytime(at), ORDER["exacerbation"], "exacerbation", key))
+                    life.schedule(life.daytime(at), "exacerbation", key)
             year += YEAR
 
 
-def _plan_acute(life: Life, events: list[Event]) -> None:
-    """Acute episodes, only inside the window (older ones are never exported)."""
+def _plan_acute(life: Life) -> None:
+    """Acute episodes and injuries, only inside the window (older ones are never exported)."""
     rng = life.rng
     year_t = life.window_start
     while year_t < life.end:
         age = life.age(year_t)
+        date = life.ctx.clock.date(year_t)
         for spec in life.clinical["acute"]:
             if spec.get("sex") and spec["sex"] != life.person.gender:
                 continue
-            if "from" in spec and life.ctx.clock.date(year_t) < spec["from"]:
+            if date < spec.get("from", "") or date > spec.get("until", "9999"):
                 continue
             for low, high, rate in spec["rate"]:
-                if low <= age <= high and age >= 0 and rng.random() < rate:
+                if low <= age <= high and age >= 0 and rng.random() < rate * _risk(life, spec, year_t):
                     at = year_t + rng.randint(0, 364) * DAY
                     if life.person.birth < at < life.end:
-                        events.append(Event(life.daytime(at), ORDER["acute"], "acute", spec))
+                        life.schedule(life.daytime(at), spec.get("kind", "acute"), spec)
         year_t += YEAR
 
 
@@ -101,7 +130,9 @@ def _risk(life: Life, spec: Json, year_t: int) -> float:
     for name, multiplier in spec.get("risk", {}).items():
         if name == "obese" and life.bmi_at(life.age(year_t)) >= 30:
             factor *= multiplier
-        elif name == "smoker" and life.person.smoker:
+        elif name == "smoker" and life.smoking_status(year_t) == "current":
+            factor *= multiplier
+        elif name in ("female", "male") and life.person.gender == name:
             factor *= multiplier
         elif name in life.chronic and life.chronic[name].onset <= year_t:
             factor *= multiplier
@@ -112,6 +143,8 @@ def _plan_chronic(life: Life) -> None:
     rng = life.rng
     age_now = int(life.age(life.end))
     for spec in life.clinical["chronic"]:
+        if spec.get("sex") and spec["sex"] != life.person.gender:
+            continue
         # A condition that others progress to (prediabetes -> diabetes) starts only that way.
         earlier = [chronic for chronic in life.chronic.values() if chronic.spec.get("progresses_to") == spec["key"]]
         if earlier:
@@ -124,9 +157,12 @@ def _plan_chronic(life: Life) -> None:
                     break
                 year_t += YEAR
             continue
+        if "comorbid_with" in spec:
+            _plan_comorbidity(life, spec)
+            continue
         for age in range(spec["min_age"], min(age_now, spec.get("max_age", 200)) + 1):
             year_t = life.at_age(age)
-            if rng.random() < spec["annual_incidence"] * _risk(life, spec, year_t):
+            if rng.random() < _incidence(spec["annual_incidence"], age) * _risk(life, spec, year_t):
                 onset = year_t + rng.randint(0, 364) * DAY
                 if onset < life.end:
                     chronic = Chronic(spec, onset)
@@ -137,6 +173,24 @@ def _plan_chronic(life: Life) -> None:
                             chronic.end = None
                     life.chronic[spec["key"]] = chronic
                 break
+
+
+def _incidence(rate: float | list[list[float]], age: int) -> float:
+    """A constant annual incidence, or one per age band ([low, high, rate], ...)."""
+    if isinstance(rate, list):
+        return next((value for low, high, value in rate if low <= age <= high), 0.0)
+    return rate
+
+
+def _plan_comorbidity(life: Life, spec: Json) -> None:
+    """A condition that may follow another (metabolic syndrome after diabetes), within some years."""
+    first = life.chronic.get(spec["comorbid_with"])
+    if first is None or life.rng.random() >= spec["probability"]:
+        return
+    low, high = spec["after_years"]
+    onset = first.onset + int(life.rng.uniform(low, high) * YEAR)
+    if onset < life.end and (first.end is None or onset < first.end):
+        life.chronic[spec["key"]] = Chronic(spec, onset)
 
 
 def _plan_death(life: Life) -> None:

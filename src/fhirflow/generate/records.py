@@ -54,6 +54,7 @@ class Encounter:
     payer: str
     reason: Json | None
     entry: Json
+    location: Json | None = None  # where it happened when not at the organization (the patient's home)
     lines: list[Line] = field(default_factory=list)
     prescriptions: list[tuple[str, Json, float]] = field(default_factory=list)
     note_conditions: list[str] = field(default_factory=list)
@@ -143,7 +144,7 @@ class PatientRecord:
         })
         if enc.reason is not None:
             resource["reasonCode"] = [enc.reason]
-        resource["location"] = [{"location": enc.org.loc_ref}]
+        resource["location"] = [{"location": enc.location or enc.org.loc_ref}]
         resource["serviceProvider"] = enc.org.ref
 
     # -- clinical facts -------------------------------------------------------------------------
@@ -267,12 +268,14 @@ class PatientRecord:
         return res
 
     def medication_request(self, enc: Encounter, code: Code, at: int, status: str, reason: Json | None,
-                           reason_code: Code | None, dosage: list[Json], cost: float,
+                           reason_code: Code | None, dosage: list[Json] | None, cost: float,
                            medication: Json | None = None) -> Json:
+        """A prescription; with `medication` (a Medication resource) an order given on the spot."""
         res: Json = {
             "resourceType": "MedicationRequest", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-medicationrequest"),
-            "status": status, "intent": "order", "category": _COMMUNITY,
+            "status": status, "intent": "order",
+            "category": _COMMUNITY if medication is None else _CATEGORIES[enc.spec["class"] == "IMP"],
         }
         if medication is not None:
             res["medicationReference"] = {"reference": f"urn:uuid:{medication['id']}"}
@@ -284,20 +287,28 @@ class PatientRecord:
             res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
         elif reason_code is not None:
             res["reasonCode"] = [self.catalog.concept(reason_code)]
-        res["dosageInstruction"] = dosage
+        if dosage is not None:
+            res["dosageInstruction"] = dosage
         self.add(res)
         enc.prescriptions.append((res["id"], self.catalog.concept(code), cost))
         enc.note_meds.append(code[2])
         return res
 
-    def medication_administration(self, enc: Encounter, code: Code, at: int) -> Json:
+    def medication(self, code: Code) -> Json:
+        """The Medication resource Synthea writes for a medication given during an encounter."""
         med = {"resourceType": "Medication", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-medication"),
                "code": self.catalog.concept(code), "status": "active"}
         self.add(med)
-        self.add({"resourceType": "MedicationAdministration", "id": self.new_id(), "status": "completed",
-                  "medicationCodeableConcept": self.catalog.concept(code), "subject": self.subject,
-                  "context": enc.ref, "effectiveDateTime": self.clock.datetime(at)})
         return med
+
+    def medication_administration(self, enc: Encounter, code: Code, at: int, reason: Json | None = None) -> Json:
+        res: Json = {"resourceType": "MedicationAdministration", "id": self.new_id(), "status": "completed",
+                     "medicationCodeableConcept": self.catalog.concept(code), "subject": self.subject,
+                     "context": enc.ref, "effectiveDateTime": self.clock.datetime(at)}
+        if reason is not None:
+            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
+        self.add(res)
+        return res
 
     def allergy(self, code: Code, category: str, kind: str, at: int, reactions: list[tuple[Code, str]]) -> Json:
         res: Json = {
@@ -339,5 +350,9 @@ _ENCOUNTER_DIAGNOSIS = [{"coding": [{"system": "http://terminology.hl7.org/CodeS
                                      "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}]
 _LAB_CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB",
                               "display": "Laboratory"}]}]
-_COMMUNITY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
-                           "code": "community", "display": "Community"}], "text": "Community"}]
+_MEDICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+_COMMUNITY = [{"coding": [{"system": _MEDICATION_CATEGORY, "code": "community", "display": "Community"}],
+               "text": "Community"}]
+# Given during the encounter: outpatient, or inpatient during a hospital stay (False / True).
+_CATEGORIES = {stay: [{"coding": [{"system": _MEDICATION_CATEGORY, "code": code, "display": code.title()}],
+                       "text": code.title()}] for stay, code in ((False, "outpatient"), (True, "inpatient"))}

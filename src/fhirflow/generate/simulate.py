@@ -8,19 +8,36 @@ were first diagnosed.
 
 from __future__ import annotations
 
+from functools import cache
+
 from fhirflow.generate import care
 from fhirflow.generate.clock import YEAR
 from fhirflow.generate.handlers import HANDLERS
 from fhirflow.generate.life import Json, Life, RunContext
+from fhirflow.generate.modules import Handler, Module, registry
 from fhirflow.generate.person import Person, patient_resource
 from fhirflow.generate.planning import plan
 from fhirflow.generate.records import Encounter, PatientRecord
 
 
+@cache
+def all_handlers() -> dict[str, Handler]:
+    """The core handlers and every module's, by event kind."""
+    handlers: dict[str, Handler] = dict(HANDLERS)
+    for module in registry().values():
+        handlers.update(module.handlers)
+    return handlers
+
+
+def enabled_modules(ctx: RunContext) -> list[Module]:
+    return [module for name, module in registry().items() if name in ctx.modules]
+
+
 def simulate_patient(ctx: RunContext, index: int) -> tuple[Person, Json]:
     """Patient `index` of the run: the person and their transaction bundle."""
     life = Life(ctx, index)
-    events = plan(life)
+    handlers = all_handlers()
+    plan(life, enabled_modules(ctx))
     person = life.person
     adult = life.age(life.end) >= 18
     life.rec = PatientRecord(life.catalog, ctx.clock, life.rng, person.id, person.display(adult),
@@ -33,14 +50,19 @@ def simulate_patient(ctx: RunContext, index: int) -> tuple[Person, Json]:
     care.allergies(life)
     care.vaccine_history(life)
     last: Encounter | None = None
-    for event in events:
+    while life.queue:
+        event = life.queue.pop()
         at = event.at
+        if not person.birth < at <= life.end:
+            continue
         if last is not None and at < last.end:
             # one encounter at a time: a clash moves the later one after the earlier ends
             at = last.end + life.rng.randint(1, 3) * 3600
             if at > life.end:
                 continue
-        last = HANDLERS[event.kind](life, at, event.payload)
+        recorded = handlers[event.kind](life, at, event.payload)
+        if recorded is not None:
+            last = recorded
     _stop_ended_prescriptions(life)
     if last is not None:
         life.rec.provenance(last.end, last.clinician)
