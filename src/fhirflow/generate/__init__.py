@@ -11,19 +11,18 @@ byte-identical files.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhirflow.errors import ConfigError
-from fhirflow.generate.catalog import Catalog, load_data
-from fhirflow.generate.clock import LocalClock, epoch
-from fhirflow.generate.life import RunContext
+from fhirflow.generate.bundles import encode_bundle
+from fhirflow.generate.catalog import load_data
+from fhirflow.generate.clock import epoch
 from fhirflow.generate.modules import MODULE_NAMES
 from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
-from fhirflow.generate.simulate import simulate_patient
+from fhirflow.generate.run import RunArguments, default_workers, merge_usage, run_chunks
 from fhirflow.generate.synthea import run_synthea, synthea_command
 from fhirflow.landing import landing_relpath, write_atomic
 
@@ -58,20 +57,6 @@ def _resolve_modules(modules: Collection[str] | None) -> frozenset[str]:
     return frozenset(modules)
 
 
-def encode_bundle(bundle: dict) -> bytes:
-    """Compact JSON with one bundle entry per line: fast to write, easy to grep and diff."""
-    head = {k: v for k, v in bundle.items() if k != "entry"}
-    prefix = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-    body = ",\n".join(dumps(e) for e in bundle["entry"])
-    return f'{prefix},"entry":[\n{body}\n]}}\n'.encode()
-
-
-def bundle_filename(given: list[str], family: str, patient_id: str) -> str:
-    """Synthea's file name: every given name, the family name, then the patient id."""
-    return "_".join([*given, family, patient_id]) + ".json"
-
-
 def generate_patients(
     landing_root: Path,
     *,
@@ -81,6 +66,7 @@ def generate_patients(
     state: str = "Massachusetts",
     reference_date: dt.date | None = None,
     modules: Collection[str] | None = None,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> GenerateResult:
     """Simulate `patients` people and write their bundles into the landing folder.
@@ -88,44 +74,48 @@ def generate_patients(
     Patient i of a run is seeded from (seed, i), so runs with the same seed share their first
     patients; providers depend on the state only, so their ids are stable across runs.
     `modules` names the optional clinical modules that run (all of `MODULE_NAMES` by default),
-    like Synthea's `-m` filter.
+    like Synthea's `-m` filter. `workers` processes share the work (default: the cores this
+    process may use); the files are the same whatever their number.
     """
     if patients < 0:
         raise ConfigError("--patients must be zero or more")
     if years_of_history < 1:
         raise ConfigError("--years-of-history must be at least 1")
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers must be at least 1")
     state_name = _resolve_state(state)
     chosen = _resolve_modules(modules)
     started = time.perf_counter()
     geo = load_data("geography")["states"][state_name]
     ref = reference_date or DEFAULT_REFERENCE_DATE
-    ctx = RunContext(
-        seed=seed, state=state_name, reference_t=epoch(ref, 12 * 3600 - geo["utc_offset"] * 3600),
-        years=years_of_history, catalog=Catalog(), network=build_network(state_name),
-        clock=LocalClock(geo["utc_offset"], geo["dst"]), modules=chosen,
+    arguments = RunArguments(
+        landing_root=Path(landing_root), seed=seed, state=state_name,
+        reference_t=epoch(ref, 12 * 3600 - geo["utc_offset"] * 3600), years=years_of_history,
+        utc_offset=geo["utc_offset"], dst=geo["dst"], modules=chosen,
     )
-    result = GenerateResult(patients=0, files=0, bytes=0, seconds=0.0)
-    landing_root = Path(landing_root)
-
-    def write(filename: str, patient_id: str | None, data: bytes) -> None:
-        target = landing_root / landing_relpath(filename, patient_id)
-        write_atomic(target, data)
-        result.files += 1
-        result.bytes += len(data)
-        result.paths.append(target)
-
-    for index in range(patients):
-        person, bundle = simulate_patient(ctx, index)
-        write(bundle_filename(person.given, person.family, person.id), person.id, encode_bundle(bundle))
-        result.patients += 1
-        if progress is not None:
-            progress(1)
+    chunks = list(run_chunks(arguments, patients, default_workers() if workers is None else workers, progress))
+    result = GenerateResult(patients=patients, files=0, bytes=0, seconds=0.0)
+    for chunk in chunks:
+        result.paths += chunk.paths
+        result.bytes += chunk.bytes
     if patients:
-        orgs = sorted(ctx.used_orgs.values(), key=lambda o: o.id)
-        clinicians = sorted(ctx.used_clinicians.values(), key=lambda c: c.id)
-        home = ctx.network.home_location_id if ctx.used_home else None
-        write(f"hospitalInformation{seed}.json", None, encode_bundle(hospital_bundle(orgs, ctx.usage, home)))
-        write(f"practitionerInformation{seed}.json", None, encode_bundle(practitioner_bundle(clinicians, ctx.usage)))
+        network = build_network(state_name)
+        organizations = {org.id: org for org in network.organizations}
+        clinicians = {clinician.id: clinician for org in network.organizations for clinician in org.clinicians}
+        used_orgs = sorted({key for chunk in chunks for key in chunk.organizations})
+        used_clinicians = sorted({key for chunk in chunks for key in chunk.clinicians})
+        usage = merge_usage(chunks)
+        home = network.home_location_id if any(chunk.used_home for chunk in chunks) else None
+        hospitals = hospital_bundle([organizations[key] for key in used_orgs], usage, home)
+        practitioners = practitioner_bundle([clinicians[key] for key in used_clinicians], usage)
+        for filename, bundle in ((f"hospitalInformation{seed}.json", hospitals),
+                                 (f"practitionerInformation{seed}.json", practitioners)):
+            target = arguments.landing_root / landing_relpath(filename, None)
+            data = encode_bundle(bundle)
+            write_atomic(target, data)
+            result.paths.append(target)
+            result.bytes += len(data)
+    result.files = len(result.paths)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -134,6 +124,7 @@ __all__ = [
     "DEFAULT_REFERENCE_DATE",
     "GenerateResult",
     "MODULE_NAMES",
+    "default_workers",
     "generate_patients",
     "run_synthea",
     "synthea_command",

@@ -8,14 +8,14 @@ the simulator fast without changing the JSON it writes.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 Json = dict[str, Any]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_data(name: str) -> Json:
     """One data file (`data/<name>.json`), parsed once per process."""
     text = resources.files("fhirflow.generate").joinpath("data").joinpath(f"{name}.json").read_text("utf-8")
