@@ -61,6 +61,25 @@ def test_same_files_whatever_the_number_of_workers(tmp_path: Path) -> None:
     assert runs[1].bytes == runs[2].bytes == runs[5].bytes
 
 
+def test_workers_spawned_from_a_threaded_caller_write_the_same_files(tmp_path: Path) -> None:
+    """A caller with threads running (an Airflow task) gets spawned workers, not forked ones."""
+    import threading
+
+    from fhirflow.generate import run
+
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True)
+    helper.start()
+    try:
+        assert run._start_method() == "spawn"
+        threaded = generate_patients(tmp_path / "threaded", patients=20, seed=8, workers=2)
+    finally:
+        stop.set()
+        helper.join()
+    alone = generate_patients(tmp_path / "alone", patients=20, seed=8, workers=1)
+    assert [p.read_bytes() for p in threaded.paths] == [p.read_bytes() for p in alone.paths]
+
+
 def test_workers_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="workers"):
         generate_patients(tmp_path, patients=1, workers=0)

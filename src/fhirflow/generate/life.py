@@ -199,11 +199,13 @@ class Life:
         ctx = self.ctx
         ctx.used_orgs[enc.org.id] = enc.org
         ctx.used_clinicians[enc.clinician.id] = enc.clinician
+        procedures = sum(1 for line in enc.lines if line.kind == "procedure")
+        labs = sum(1 for line in enc.lines if line.kind == "info")
         for key in (enc.org.id, enc.clinician.id):
             usage = ctx.usage.setdefault(key, Utilization())
             usage.encounters += 1
-            usage.procedures += sum(1 for line in enc.lines if line.kind == "procedure")
-            usage.labs += sum(1 for line in enc.lines if line.kind == "info")
+            usage.procedures += procedures
+            usage.labs += labs
             usage.prescriptions += len(enc.prescriptions)
         person = self.person
         age = int(self.age(enc.start))

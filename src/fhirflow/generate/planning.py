@@ -160,9 +160,12 @@ def _plan_chronic(life: Life) -> None:
         if "comorbid_with" in spec:
             _plan_comorbidity(life, spec)
             continue
+        # the risk factors are worked out only for draws they could turn into an onset
+        ceiling = math.prod(max(multiplier, 1.0) for multiplier in spec.get("risk", {}).values())
         for age in range(spec["min_age"], min(age_now, spec.get("max_age", 200)) + 1):
             year_t = life.at_age(age)
-            if rng.random() < _incidence(spec["annual_incidence"], age) * _risk(life, spec, year_t):
+            draw, rate = rng.random(), _incidence(spec["annual_incidence"], age)
+            if draw < rate * ceiling and draw < rate * _risk(life, spec, year_t):
                 onset = year_t + rng.randint(0, 364) * DAY
                 if onset < life.end:
                     chronic = Chronic(spec, onset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,13 +125,23 @@ def run_chunks(arguments: RunArguments, patients: int, workers: int,
         for start, stop in chunks:
             yield simulate_chunk(ctx, arguments.landing_root, start, stop, tick)
         return
-    # fork where there is one (workers inherit the loaded code and data files); spawn elsewhere
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, _init_worker, (arguments,)) as pool:
+    with multiprocessing.get_context(_start_method()).Pool(workers, _init_worker, (arguments,)) as pool:
         for (start, stop), result in zip(chunks, pool.imap(_run_chunk, chunks), strict=True):
             if progress is not None:
                 progress(stop - start)
             yield result
+
+
+def _start_method() -> str:
+    """fork when it is safe: the workers then start at once with the code and data loaded.
+
+    Forking a process that runs other threads (an Airflow task's heartbeat, a web server) can
+    copy a lock some thread holds and hang the child, so such callers get fresh (spawned)
+    interpreters instead, as they do where fork does not exist.
+    """
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
 
 
 def merge_usage(results: list[ChunkResult]) -> dict[str, Utilization]:
