@@ -51,7 +51,7 @@ class LocalClock:
     def _parts(self, t: int) -> tuple[str, str]:
         found = self._formatted.get(t)
         if found is None:
-            if len(self._formatted) > 500_000:
+            if len(self._formatted) > 100_000:  # about 20 MB; a patient uses a few thousand
                 self._formatted.clear()
             found = self._formatted[t] = self._format(t)
         return found
