@@ -141,7 +141,6 @@ def _risk(life: Life, spec: Json, year_t: int) -> float:
 
 def _plan_chronic(life: Life) -> None:
     rng = life.rng
-    age_now = int(life.age(life.end))
     for spec in life.clinical["chronic"]:
         if spec.get("sex") and spec["sex"] != life.person.gender:
             continue
@@ -160,29 +159,56 @@ def _plan_chronic(life: Life) -> None:
         if "comorbid_with" in spec:
             _plan_comorbidity(life, spec)
             continue
-        # the risk factors are worked out only for draws they could turn into an onset
-        ceiling = math.prod(max(multiplier, 1.0) for multiplier in spec.get("risk", {}).values())
-        for age in range(spec["min_age"], min(age_now, spec.get("max_age", 200)) + 1):
-            year_t = life.at_age(age)
-            draw, rate = rng.random(), _incidence(spec["annual_incidence"], age)
-            if draw < rate * ceiling and draw < rate * _risk(life, spec, year_t):
-                onset = year_t + rng.randint(0, 364) * DAY
-                if onset < life.end:
-                    chronic = Chronic(spec, onset)
-                    if "resolves_after_years" in spec:
-                        low, high = spec["resolves_after_years"]
-                        chronic.end = onset + int(rng.uniform(low, high) * YEAR)
-                        if chronic.end >= life.end:
-                            chronic.end = None
-                    life.chronic[spec["key"]] = chronic
-                break
+        age = _first_onset_age(life, spec, int(life.age(life.end)))
+        if age is None:
+            continue
+        onset = life.at_age(age) + rng.randint(0, 364) * DAY
+        if onset < life.end:
+            chronic = Chronic(spec, onset)
+            if "resolves_after_years" in spec:
+                low, high = spec["resolves_after_years"]
+                chronic.end = onset + int(rng.uniform(low, high) * YEAR)
+                if chronic.end >= life.end:
+                    chronic.end = None
+            life.chronic[spec["key"]] = chronic
 
 
-def _incidence(rate: float | list[list[float]], age: int) -> float:
-    """A constant annual incidence, or one per age band ([low, high, rate], ...)."""
-    if isinstance(rate, list):
-        return next((value for low, high, value in rate if low <= age <= high), 0.0)
-    return rate
+def _first_onset_age(life: Life, spec: Json, age_now: int) -> int | None:
+    """The first age at which the condition starts, each year with its incidence times risk.
+
+    Rather than a draw for every year of a life, the next candidate year comes from a geometric
+    draw at the highest rate the risk factors allow, and a candidate is kept with the chance of
+    its actual risk over that ceiling (thinning): the same distribution, far fewer draws.
+    """
+    rng = life.rng
+    ceiling = math.prod(max(multiplier, 1.0) for multiplier in spec.get("risk", {}).values())
+    age, last = spec["min_age"], min(age_now, spec.get("max_age", 200))
+    while age <= last:
+        rate, band_end = _incidence_band(spec["annual_incidence"], age, last)
+        chance = min(rate * ceiling, 1.0)
+        if chance <= 0:
+            age = band_end + 1
+            continue
+        if chance < 1.0:
+            age += int(math.log(1.0 - rng.random()) / math.log1p(-chance))
+        if age > band_end:
+            age = band_end + 1  # no onset in this band; the draw is memoryless, so go on at the next
+            continue
+        if rng.random() * chance < rate * _risk(life, spec, life.at_age(age)):
+            return age
+        age += 1
+    return None
+
+
+def _incidence_band(rate: float | list[list[float]], age: int, last: int) -> tuple[float, int]:
+    """The incidence at this age and the last age it holds for (bands are [low, high, rate])."""
+    if not isinstance(rate, list):
+        return rate, last
+    for low, high, value in rate:
+        if low <= age <= high:
+            return value, min(high, last)
+    later = [low for low, _, _ in rate if low > age]
+    return 0.0, min(min(later) - 1 if later else last, last)
 
 
 def _plan_comorbidity(life: Life, spec: Json) -> None:
