@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING, load_bundles, paths_by_type
+from pydantic import ValidationError
 
 from fhirflow.generate import generate_patients
 
@@ -76,5 +77,5 @@ def test_validator_rejects_invalid_resources() -> None:
     models = pytest.importorskip("fhir.resources.R4B", reason="fhir.resources is a dev dependency")
     patient = models.get_fhir_model_class("Patient")
     for bad in ({"nickname": "x"}, {"birthDate": "not-a-date"}, {"name": "x"}):
-        with pytest.raises(Exception):
+        with pytest.raises(ValidationError):
             patient.model_validate({"resourceType": "Patient", **bad})

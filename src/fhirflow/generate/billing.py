@@ -99,12 +99,14 @@ def encounter_claim(rec: PatientRecord, enc: Encounter, place_display: str, no_i
                                "valueReference": {"reference": f"urn:uuid:{line.ref}"}})
             item["informationSequence"] = eob_item["informationSequence"] = [len(supporting)]
         elif line.kind == "diagnosis":
-            diagnoses.append({"sequence": len(diagnoses) + 1, "diagnosisReference": {"reference": f"urn:uuid:{line.ref}"}})
+            reference = {"reference": f"urn:uuid:{line.ref}"}
+            diagnoses.append({"sequence": len(diagnoses) + 1, "diagnosisReference": reference})
             eob_diag.append({"sequence": len(eob_diag) + 1, "diagnosisReference": {"reference": f"urn:uuid:{line.ref}"},
                              "type": _PRINCIPAL})
             item["diagnosisSequence"] = eob_item["diagnosisSequence"] = [len(diagnoses)]
         elif line.kind == "procedure" and line.ref is not None:
-            procedures.append({"sequence": len(procedures) + 1, "procedureReference": {"reference": f"urn:uuid:{line.ref}"}})
+            reference = {"reference": f"urn:uuid:{line.ref}"}
+            procedures.append({"sequence": len(procedures) + 1, "procedureReference": reference})
             item["procedureSequence"] = eob_item["procedureSequence"] = [len(procedures)]
         item["productOrService"] = line.concept
         eob_item["category"] = _MEDICAL_CARE

@@ -98,7 +98,8 @@ def make_person(rng: random.Random, person_id: str, state: str, reference_t: int
         ssn=f"999-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
         driver_licence=f"S999{rng.randint(10000, 99999)}" if age >= 16 else None,
         passport=f"X{rng.randint(10000000, 99999999)}X" if age >= 18 and rng.random() < 0.8 else None,
-        mothers_maiden=f"{_suffixed(rng, rng.choice(demo['given_female']))} {_suffixed(rng, rng.choice(demo['family']))}",
+        mothers_maiden=(f"{_suffixed(rng, rng.choice(demo['given_female']))} "
+                        f"{_suffixed(rng, rng.choice(demo['family']))}"),
         birthplace=rng.choice(cities)["name"], income=int(rng.lognormvariate(*demo["income_lognormal"])),
         education=rng.choices((0, 1, 2), weights=(0.45, 0.45, 0.1))[0],
         bmi=max(18.5, rng.gauss(mean_b, sd_b)),
@@ -152,7 +153,8 @@ def patient_resource(p: Person, clock: LocalClock, state: str, deceased: int | N
         "extension": [
             omb(US_CORE + "us-core-race", p.race),
             omb(US_CORE + "us-core-ethnicity", p.ethnicity),
-            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName", "valueString": p.mothers_maiden},
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+             "valueString": p.mothers_maiden},
             {"url": US_CORE + "us-core-birthsex", "valueCode": "M" if p.gender == "male" else "F"},
             {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
              "valueAddress": {"city": p.birthplace, "state": state, "country": "US"}},

@@ -119,7 +119,8 @@ def build_network(state: str) -> Network:
                 used_npis.add(npi)
                 clin = Clinician(
                     id=name_uuid("practitioner", state, npi), role_id=name_uuid("practitioner-role", state, npi),
-                    npi=npi, given=rng.choice(demo["given_male" if gender == "male" else "given_female"]) + _suffix(rng),
+                    npi=npi,
+                    given=rng.choice(demo["given_male" if gender == "male" else "given_female"]) + _suffix(rng),
                     family=rng.choice(demo["family"]) + _suffix(rng), gender=gender,
                     specialty=rules["specialties"][i % len(rules["specialties"])], org=org,
                 )
