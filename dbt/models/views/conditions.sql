@@ -2,9 +2,15 @@
     `fhirflow views compile <views folder> --dbt-models <this folder>`. -#}
 with
 
+entries as (
+
+    select * from {{ ref('base_fhir_entries') }}
+
+),
+
 resources as (
 
-    {{ resources_of_type('Condition') }}
+    {{ resources_of_type('entries', 'Condition') }}
 
 ),
 
