@@ -261,6 +261,9 @@ _seed = click.option("--seed", "-s", type=int, default=42, show_default=True,
 _years = click.option("--years-of-history", type=click.IntRange(min=1), default=10,
                       show_default=True)
 _state = click.option("--state", default="Massachusetts", show_default=True)
+_workers = click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="Simulator processes (default: the cores available); the files "
+                             "are the same whatever the number.")
 
 
 @main.command()
@@ -270,12 +273,13 @@ _state = click.option("--state", default="Massachusetts", show_default=True)
 @_seed
 @_years
 @_state
+@_workers
 @click.pass_obj
 def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
-        years_of_history: int, state: str) -> None:
+        years_of_history: int, state: str, workers: int | None) -> None:
     """Run every stage once: land, upload, load, transform."""
     options = None if from_dir else pipeline.GenerateOptions(patients, seed, years_of_history,
-                                                             state)
+                                                             state, workers=workers)
     result = pipeline.run_once(obj.settings(), from_dir=from_dir, options=options, say=obj.say)
     _print_transform(result.transform)
     _print_layers(result.status)
@@ -297,12 +301,14 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
                    "simulator's old name).")
 @click.option("--synthea-jar", type=click.Path(path_type=Path),
               help="Path to synthea-with-dependencies.jar (SYNTHEA_JAR).")
+@_workers
 @click.pass_obj
 def generate(obj: Context, patients: int, seed: int, years_of_history: int, state: str,
-             engine: str, synthea_jar: Path | None) -> None:
+             engine: str, synthea_jar: Path | None, workers: int | None) -> None:
     """Write patient bundles (and the run's hospital/practitioner bundles) into landing."""
     options = pipeline.GenerateOptions(patients, seed, years_of_history, state,
-                                       "synthea" if engine == "synthea" else "simulator")
+                                       "synthea" if engine == "synthea" else "simulator",
+                                       workers=workers)
     _print_stages(pipeline.generate(obj.settings(synthea_jar=synthea_jar), options, obj.say))
 
 
