@@ -143,7 +143,9 @@ def test_connection_mappings_name_real_settings_and_mask_secrets() -> None:
         for target in mapping.fields:
             # lower case: a Settings field; upper case: an exported environment variable
             assert target.isupper() or target in Settings.model_fields, target
-        assert mapping.secret_fields <= set(mapping.fields)
+        moved = {target for _present, _source, target in mapping.moved_when}
+        assert mapping.secret_fields <= set(mapping.fields) | moved
+        assert moved <= set(Settings.model_fields)
     sf = conn(login="svc", password="hunter2", extra_dejson={"account": "ab123"})
     values = connections.SNOWFLAKE.values(sf)
     assert values == {"snowflake_account": "ab123", "snowflake_user": "svc",
@@ -151,6 +153,14 @@ def test_connection_mappings_name_real_settings_and_mask_secrets() -> None:
     shown = connections.SNOWFLAKE.describe(values)
     assert "hunter2" not in shown and "snowflake_password=***" in shown
     assert "snowflake_user=svc" in shown
+    # key pair, as the Snowflake provider takes it: the password is the key's passphrase
+    keyed = conn(login="svc", password="s3cret", extra_dejson={
+        "account": "ab123", "private_key_file": "/keys/svc.p8", "authenticator": "snowflake_jwt"})
+    values = connections.SNOWFLAKE.values(keyed)
+    assert values["snowflake_private_key_passphrase"] == "s3cret"
+    assert "snowflake_password" not in values
+    assert values["snowflake_private_key_path"] == "/keys/svc.p8"
+    assert "s3cret" not in connections.SNOWFLAKE.describe(values)
 
 
 def test_connection_fallbacks_host_as_account_and_nested_endpoint(

@@ -47,6 +47,65 @@ def test_same_arguments_give_byte_identical_files(tmp_path: Path) -> None:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
 
+def test_same_files_whatever_the_number_of_workers(tmp_path: Path) -> None:
+    """40 patients are three chunks: one process, two or five give the same bytes."""
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.json"))}
+
+    runs = {workers: generate_patients(tmp_path / str(workers), patients=40, seed=21, workers=workers)
+            for workers in (1, 2, 5)}
+    assert [p.relative_to(tmp_path / "1") for p in runs[1].paths] == \
+        [p.relative_to(tmp_path / "2") for p in runs[2].paths]
+    one = files(tmp_path / "1")
+    assert len(one) == 42 and one == files(tmp_path / "2") == files(tmp_path / "5")
+    assert runs[1].bytes == runs[2].bytes == runs[5].bytes
+
+
+def test_workers_spawned_from_a_threaded_caller_write_the_same_files(tmp_path: Path) -> None:
+    """A caller with threads running (an Airflow task) gets spawned workers, not forked ones."""
+    import threading
+
+    from fhirflow.generate import run
+
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True)
+    helper.start()
+    try:
+        assert run._start_method() == "spawn"
+        threaded = generate_patients(tmp_path / "threaded", patients=20, seed=8, workers=2)
+    finally:
+        stop.set()
+        helper.join()
+    alone = generate_patients(tmp_path / "alone", patients=20, seed=8, workers=1)
+    assert [p.read_bytes() for p in threaded.paths] == [p.read_bytes() for p in alone.paths]
+
+
+def test_workers_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        generate_patients(tmp_path, patients=1, workers=0)
+
+
+def test_unknown_module_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown module 'dentistry'"):
+        generate_patients(tmp_path, patients=1, modules=["dentistry"])
+
+
+def test_leaving_a_module_out_removes_its_care(tmp_path: Path) -> None:
+    with_dental = _resources_of(generate_patients(tmp_path / "a", patients=30, seed=4).paths)
+    without = _resources_of(generate_patients(tmp_path / "b", patients=30, seed=4,
+                                              modules=["pregnancy", "contraceptives"]).paths)
+    def codes(resources: list[dict]) -> set[str]:
+        return {r["code"]["coding"][0]["code"] for r in resources if r["resourceType"] == "Procedure"}
+    dental_care = "225362009"
+    assert dental_care in codes(with_dental) and dental_care not in codes(without)
+    assert not any(r["resourceType"] == "MedicationAdministration" and "fluoride" in
+                   r["medicationCodeableConcept"]["text"] for r in without)
+
+
+def _resources_of(paths: list[Path]) -> list[dict]:
+    return [e["resource"] for p in paths if p.parent.name != "_run" for e in json.loads(p.read_bytes())["entry"]]
+
+
 def test_default_reference_date_is_fixed_not_today(tmp_path: Path) -> None:
     a = generate_patients(tmp_path / "a", patients=2, seed=9)
     b = generate_patients(tmp_path / "b", patients=2, seed=9, reference_date=DEFAULT_REFERENCE_DATE)
@@ -164,7 +223,8 @@ def test_a_believable_population(run: tuple[Path, object]) -> None:
         assert obs_codes[code] > 0, code
     bp = next(o for o in by_type["Observation"] if o["code"]["coding"][0]["code"] == "85354-9")
     assert {c["code"]["coding"][0]["code"] for c in bp["component"]} == {"8480-6", "8462-4"}
-    labs = [r for r in by_type["DiagnosticReport"] if r.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "LAB"]
+    labs = [r for r in by_type["DiagnosticReport"]
+            if r.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "LAB"]
     assert labs and all(r["result"] for r in labs)
     assert {i["vaccineCode"]["coding"][0]["system"] for i in by_type["Immunization"]} == {"http://hl7.org/fhir/sid/cvx"}
     conditions = {c["code"]["coding"][0]["display"] for c in by_type["Condition"]}
@@ -234,3 +294,10 @@ def test_progress_is_reported_per_patient(tmp_path: Path) -> None:
     ticks: list[int] = []
     generate_patients(tmp_path, patients=3, seed=1, progress=ticks.append)
     assert ticks == [1, 1, 1]
+
+
+def test_every_event_kind_has_a_handler() -> None:
+    from fhirflow.generate.events import ORDER
+    from fhirflow.generate.simulate import all_handlers
+
+    assert set(ORDER) == set(all_handlers())

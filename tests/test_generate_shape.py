@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING, load_bundles, paths_by_type
+from pydantic import ValidationError
 
 from fhirflow.generate import generate_patients
 
@@ -19,9 +20,6 @@ STAGED_TYPES = [
 ]
 # Paths the sample has that we deliberately do not write, with the reason.
 NOT_WRITTEN = {
-    # Synthea's one "Patient's Home" Location (home-health visits); the simulator has no home visits.
-    "Location": {"description", "mode", "physicalType.coding[].code", "physicalType.coding[].display",
-                 "physicalType.coding[].system"},
     # a single US-edition encounter type (skilled nursing admission) in the sample; no staging column.
     "Encounter": {"type[].coding[].version"},
 }
@@ -30,7 +28,7 @@ NOT_WRITTEN = {
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("landing")
-    generate_patients(root, patients=40, seed=3)
+    generate_patients(root, patients=100, seed=3)
     return root
 
 
@@ -79,5 +77,5 @@ def test_validator_rejects_invalid_resources() -> None:
     models = pytest.importorskip("fhir.resources.R4B", reason="fhir.resources is a dev dependency")
     patient = models.get_fhir_model_class("Patient")
     for bad in ({"nickname": "x"}, {"birthDate": "not-a-date"}, {"name": "x"}):
-        with pytest.raises(Exception):
+        with pytest.raises(ValidationError):
             patient.model_validate({"resourceType": "Patient", **bad})

@@ -182,12 +182,14 @@ def test_copy_mode_classification_from_copy_result_rows(warehouse: SnowflakeWare
 def test_copy_and_stage_sql_text() -> None:
     sql = sf.copy_sql("FHIR_BUNDLES_STAGE", ["patients/a.json", "patients/it's.json"])
     normal = " ".join(sql.split())
-    assert normal.startswith(
-        "copy into FHIRFLOW_INCOMING (FILENAME, DOC, LINE_NUMBER, CONTENT_HASH)")
-    assert ("select metadata$filename, $1, metadata$file_row_number, "
-            "metadata$file_content_key from @RAW.FHIR_BUNDLES_STAGE") in normal
+    assert normal.startswith("copy into FHIRFLOW_INCOMING_TEXT (FILENAME, TEXT, LINE_NUMBER)")
+    assert ("select metadata$filename, $1, metadata$file_row_number "
+            "from @RAW.FHIR_BUNDLES_STAGE") in normal
+    lines = " ".join(sf.copy_sql("S", ["patients/Patient.ndjson"], lines=True).split())
+    assert "file_format = (format_name = RAW.FHIR_LINES)" in lines
+    assert "record_delimiter = '\n'" in sf.LINES_FORMAT_DDL
     assert "files = ('patients/a.json', 'patients/it\\'s.json')" in normal
-    assert "file_format = (format_name = RAW.FHIR_JSON)" in normal
+    assert "file_format = (format_name = RAW.FHIR_TEXT)" in normal
     assert "on_error = continue" in normal and "force = true" in normal
     with pytest.raises(ValueError):
         sf.copy_sql("S", [f"f{i}" for i in range(sf.MAX_FILES_PER_COPY + 1)])
@@ -195,14 +197,14 @@ def test_copy_and_stage_sql_text() -> None:
     url = sf.stage_url("synthea-fhir-data-dump", "raw")
     assert url == "s3://synthea-fhir-data-dump/raw/"
     with_int = sf.stage_sql("FHIR_BUNDLES_STAGE", url, storage_integration="S3_INT")
-    assert with_int == ("create stage if not exists RAW.FHIR_BUNDLES_STAGE "
+    assert with_int == ("create or replace stage RAW.FHIR_BUNDLES_STAGE "
                         "url = 's3://synthea-fhir-data-dump/raw/' storage_integration = S3_INT "
-                        "file_format = RAW.FHIR_JSON")
+                        "file_format = RAW.FHIR_TEXT")
     with_keys = sf.stage_sql("S", url, aws_key_id="AKIA", aws_secret_key="s3cr3t")
     assert "credentials = (aws_key_id = 'AKIA' aws_secret_key = 's3cr3t')" in with_keys
     with pytest.raises(ConfigError, match="SNOWFLAKE_STORAGE_INTEGRATION"):
         sf.stage_sql("S", url)
-    assert "strip_outer_array = false" in sf.FILE_FORMAT_DDL
+    assert "field_delimiter = none record_delimiter = none" in sf.FILE_FORMAT_DDL
     assert "not in (select OBJECT_KEY from RAW.FHIR_BUNDLES)" in sf.INSERT_BUNDLES
 
 
@@ -243,11 +245,12 @@ def test_unreachable_snowflake_is_one_line(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = load_settings(home=settings.home, snowflake_account="acct", snowflake_user="u",
-                      snowflake_host="127.0.0.1", snowflake_port=9, snowflake_protocol="http",
-                      snowflake_load_mode="insert")
+                      snowflake_password="p", snowflake_host="127.0.0.1", snowflake_port=9,
+                      snowflake_protocol="http", snowflake_load_mode="insert")
     monkeypatch.setattr("snowflake.connector.connect",
                         _failing_connect)
-    with pytest.raises(FhirflowError, match="cannot connect to Snowflake account 'acct'"):
+    with pytest.raises(FhirflowError,
+                       match=r"cannot connect to Snowflake account 'acct' as 'u' \(password\)"):
         SnowflakeWarehouse.from_settings(s)
 
 

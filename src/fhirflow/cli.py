@@ -34,9 +34,11 @@ from rich.table import Table
 
 from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
+from fhirflow.doctor_cli import doctor as doctor_command
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.pipeline import plural
 from fhirflow.report.cli import report as report_command
+from fhirflow.views.cli import views as views_command
 
 out = Console()
 err = Console(stderr=True)
@@ -264,6 +266,9 @@ _seed = click.option("--seed", "-s", type=int, default=42, show_default=True,
 _years = click.option("--years-of-history", type=click.IntRange(min=1), default=10,
                       show_default=True)
 _state = click.option("--state", default="Massachusetts", show_default=True)
+_workers = click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="Simulator processes (default: the cores available); the files "
+                             "are the same whatever the number.")
 
 
 @main.command()
@@ -273,12 +278,13 @@ _state = click.option("--state", default="Massachusetts", show_default=True)
 @_seed
 @_years
 @_state
+@_workers
 @click.pass_obj
 def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
-        years_of_history: int, state: str) -> None:
+        years_of_history: int, state: str, workers: int | None) -> None:
     """Run every stage once: land, upload, load, transform."""
     options = None if from_dir else pipeline.GenerateOptions(patients, seed, years_of_history,
-                                                             state)
+                                                             state, workers=workers)
     result = pipeline.run_once(obj.settings(), from_dir=from_dir, options=options, say=obj.say)
     _print_transform(result.transform)
     _print_layers(result.status)
@@ -300,12 +306,14 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
                    "simulator's old name).")
 @click.option("--synthea-jar", type=click.Path(path_type=Path),
               help="Path to synthea-with-dependencies.jar (SYNTHEA_JAR).")
+@_workers
 @click.pass_obj
 def generate(obj: Context, patients: int, seed: int, years_of_history: int, state: str,
-             engine: str, synthea_jar: Path | None) -> None:
+             engine: str, synthea_jar: Path | None, workers: int | None) -> None:
     """Write patient bundles (and the run's hospital/practitioner bundles) into landing."""
     options = pipeline.GenerateOptions(patients, seed, years_of_history, state,
-                                       "synthea" if engine == "synthea" else "simulator")
+                                       "synthea" if engine == "synthea" else "simulator",
+                                       workers=workers)
     _print_stages(pipeline.generate(obj.settings(synthea_jar=synthea_jar), options, obj.say))
 
 
@@ -435,6 +443,8 @@ def export_csv(obj: Context, out_dir: Path, tables: tuple[str, ...],
 
 
 main.add_command(report_command)
+main.add_command(views_command)
+main.add_command(doctor_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ one (AWS_S3_BUCKET, SNOWFLAKE_*) and carry the FHIRFLOW_ prefix otherwise.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = Field(
         None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
     )
+    # Temporary credentials (STS, an assumed role) come with a session token: the stage needs
+    # it beside the keys, or Snowflake's requests to S3 are refused.
+    aws_session_token: SecretStr | None = Field(None, validation_alias=_env("AWS_SESSION_TOKEN"))
     upload_workers: int = Field(8, gt=0, le=64, validation_alias=_env("FHIRFLOW_UPLOAD_WORKERS"))
     store_attempts: int = Field(4, gt=0, le=20, validation_alias=_env("FHIRFLOW_STORE_ATTEMPTS"))
     # Per request to the object store: a hung endpoint costs attempts x read timeout.
@@ -59,6 +63,25 @@ class Settings(BaseSettings):
     snowflake_user: str | None = Field(None, validation_alias=_env("SNOWFLAKE_USER"))
     snowflake_password: SecretStr | None = Field(
         None, validation_alias=_env("SNOWFLAKE_PASSWORD")
+    )
+    # Key pair (Snowflake blocks single-factor password sign-ins for service users): a PEM
+    # private key, and its passphrase when it is encrypted.
+    snowflake_private_key_path: Path | None = Field(
+        None, validation_alias=_env("SNOWFLAKE_PRIVATE_KEY_PATH")
+    )
+    snowflake_private_key_passphrase: SecretStr | None = Field(
+        None, validation_alias=_env("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
+    )
+    # A programmatic access token (or an OAuth access token with SNOWFLAKE_AUTHENTICATOR=oauth).
+    snowflake_token: SecretStr | None = Field(None, validation_alias=_env("SNOWFLAKE_TOKEN"))
+    # Unset: the method follows from the one credential given (see warehouse/snowflake/auth.py).
+    snowflake_authenticator: str | None = Field(
+        None, validation_alias=_env("SNOWFLAKE_AUTHENTICATOR")
+    )
+    # QUERY_TAG of every session fhirflow opens (loads add their load id; dbt adds "dbt"),
+    # so the account's QUERY_HISTORY shows what ran for whom.
+    snowflake_query_tag: str = Field(
+        "fhirflow", max_length=1000, validation_alias=_env("SNOWFLAKE_QUERY_TAG")
     )
     snowflake_database: str = Field("SYNTHEA", validation_alias=_env("SNOWFLAKE_DATABASE"))
     snowflake_warehouse: str = Field("COMPUTE_WH", validation_alias=_env("SNOWFLAKE_WAREHOUSE"))
@@ -102,6 +125,12 @@ class Settings(BaseSettings):
     # and DuckDB already runs each model on every core: a second thread only adds a model
     # competing for the same memory (two claims models at 3 GB ran out of a 1.5 GB cap).
     dbt_threads: int = Field(1, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
+    # Put in front of every layer's schema on Snowflake (staging -> <prefix>staging): a
+    # developer's own schemas, or `fhirflow doctor`'s scratch ones. Empty: the layers' names.
+    dbt_schema_prefix: str = Field(
+        "", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        validation_alias=_env("FHIRFLOW_DBT_SCHEMA_PREFIX"),
+    )
 
     @field_validator("home")
     @classmethod
@@ -124,6 +153,33 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_prefix(cls, prefix: str) -> str:
         return prefix.strip("/")
+
+    @field_validator("snowflake_schema", "snowflake_stage")
+    @classmethod
+    def _snowflake_identifier(cls, name: str) -> str:
+        # Written unquoted into SQL: a plain identifier only, stored upper-case by Snowflake.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]{0,254}", name):
+            raise ValueError("use letters, digits, _ and $ only, starting with a letter or _")
+        return name.upper()
+
+    @field_validator("snowflake_authenticator")
+    @classmethod
+    def _authenticator(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.lower().startswith("https://"):
+            return value  # native Okta: the URL of the Okta account
+        known = ("snowflake", "snowflake_jwt", "programmatic_access_token", "oauth",
+                 "externalbrowser", "username_password_mfa")
+        if value.lower() not in known:
+            raise ValueError(f"use one of {', '.join(known)} or an https:// Okta URL")
+        return value.lower()
+
+    @field_validator("snowflake_private_key_path")
+    @classmethod
+    def _key_path(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
 
     # Paths of the embedded state, all under FHIRFLOW_HOME.
     @property
@@ -171,7 +227,11 @@ def _probe_writable(folder: Path, home: Path) -> None:
         ) from None
 
 
-_SECRET_FIELDS = {"snowflake_password", "aws_secret_access_key"}
+# Never shown, not even in a validation error's "(got ...)".
+SECRET_FIELDS = frozenset({
+    "snowflake_password", "snowflake_private_key_passphrase", "snowflake_token",
+    "aws_secret_access_key", "aws_session_token",
+})
 
 
 def _env_name(cls: type[BaseSettings], field: str) -> str:
@@ -187,8 +247,21 @@ def _one_line(cls: type[BaseSettings], exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
-    shown = "" if field in _SECRET_FIELDS else f" (got {first.get('input')!r})"
+    shown = "" if field in SECRET_FIELDS else f" (got {first.get('input')!r})"
     return ConfigError(f"{_env_name(cls, field)}: {message}{shown}")
+
+
+def described(settings: Settings) -> dict[str, str | None]:
+    """Every setting by its environment variable, as resolved; a secret only as "set" (or
+    None when unset), never its value. What `fhirflow doctor` prints."""
+    shown: dict[str, str | None] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            shown[_env_name(Settings, name)] = None if value is None else "set"
+        else:
+            shown[_env_name(Settings, name)] = None if value is None else str(value)
+    return shown
 
 
 def load_settings(**overrides: object) -> Settings:

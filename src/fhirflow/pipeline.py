@@ -65,6 +65,7 @@ class GenerateOptions:
     years_of_history: int = 10
     state: str = "Massachusetts"
     engine: Engine = "simulator"
+    workers: int | None = None  # simulator processes; None: the cores available
 
 
 @dataclass
@@ -127,7 +128,7 @@ def generate(settings: Settings, options: GenerateOptions, say: Say = _quiet) ->
         made = gen.generate_patients(settings.landing_dir, patients=options.patients,
                                      seed=options.seed,
                                      years_of_history=options.years_of_history,
-                                     state=options.state)
+                                     state=options.state, workers=options.workers)
     return Generated(engine, options.seed, made.patients, made.files, made.bytes, made.seconds,
                      settings.landing_dir)
 

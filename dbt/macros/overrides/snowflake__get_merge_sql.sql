@@ -1,7 +1,13 @@
-{#- dbt-snowflake's merge, with the insert values qualified by the source alias
-    (`values (DBT_INTERNAL_SOURCE."COL", ...)`). Both forms are valid Snowflake; the
-    qualified one is also what fakesnow (our Snowflake test double) can bind. The root
-    project's macro wins dbt's dispatch over the adapter's own. -#}
+{#- dbt-snowflake's merge, with two changes, both valid on Snowflake and both what fakesnow
+    (our Snowflake test double) needs to run an incremental build:
+    - the insert values are qualified by the source alias (`values (DBT_INTERNAL_SOURCE."COL",
+      ...)`), which fakesnow can bind;
+    - the one MERGE (or INSERT) statement is not wrapped in BEGIN ... COMMIT. dbt-snowflake
+      connects with autocommit=True, and Snowflake commits a DML statement run outside an
+      explicit transaction at its end, or rolls it back on failure (Transactions, "Autocommit"):
+      one statement is already atomic. fakesnow cannot run a MERGE inside BEGIN ... COMMIT
+      (its bookkeeping writes a second DuckDB database in the same transaction).
+    The root project's macro wins dbt's dispatch over the adapter's own. -#}
 {% macro snowflake__get_merge_sql(target, source_sql, unique_key, dest_columns, incremental_predicates) -%}
     {%- set names = dest_columns | map(attribute='name') | list -%}
     {%- set dest_cols_csv = get_quoted_csv(names) -%}
@@ -38,5 +44,5 @@
         {%- endfor %})
     {%- endif -%}
     {%- endset -%}
-    {{ return(snowflake_dml_explicit_transaction(dml)) }}
+    {{ return(dml) }}
 {%- endmacro %}

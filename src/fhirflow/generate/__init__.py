@@ -11,17 +11,18 @@ byte-identical files.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhirflow.errors import ConfigError
-from fhirflow.generate.catalog import Catalog, load_data
-from fhirflow.generate.clock import LocalClock, epoch
-from fhirflow.generate.life import RunContext, simulate_patient
+from fhirflow.generate.bundles import encode_bundle
+from fhirflow.generate.catalog import load_data
+from fhirflow.generate.clock import epoch
+from fhirflow.generate.modules import MODULE_NAMES
 from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
+from fhirflow.generate.run import RunArguments, default_workers, merge_usage, run_chunks
 from fhirflow.generate.synthea import run_synthea, synthea_command
 from fhirflow.landing import landing_relpath, write_atomic
 
@@ -39,10 +40,6 @@ class GenerateResult:
     paths: list[Path] = field(default_factory=list)
 
 
-def supported_states() -> list[str]:
-    return sorted(load_data("geography")["states"])
-
-
 def _resolve_state(state: str) -> str:
     states = load_data("geography")["states"]
     for name, info in states.items():
@@ -51,18 +48,13 @@ def _resolve_state(state: str) -> str:
     raise ConfigError(f"unknown state {state!r}; the simulator knows: {', '.join(sorted(states))}")
 
 
-def encode_bundle(bundle: dict) -> bytes:
-    """Compact JSON with one bundle entry per line: fast to write, easy to grep and diff."""
-    head = {k: v for k, v in bundle.items() if k != "entry"}
-    prefix = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-    body = ",\n".join(dumps(e) for e in bundle["entry"])
-    return f'{prefix},"entry":[\n{body}\n]}}\n'.encode()
-
-
-def bundle_filename(given: list[str], family: str, patient_id: str) -> str:
-    """Synthea's file name: every given name, the family name, then the patient id."""
-    return "_".join([*given, family, patient_id]) + ".json"
+def _resolve_modules(modules: Collection[str] | None) -> frozenset[str]:
+    if modules is None:
+        return frozenset(MODULE_NAMES)
+    unknown = sorted(set(modules) - set(MODULE_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown module {unknown[0]!r}; the simulator has: {', '.join(MODULE_NAMES)}")
+    return frozenset(modules)
 
 
 def generate_patients(
@@ -73,47 +65,57 @@ def generate_patients(
     years_of_history: int = 10,
     state: str = "Massachusetts",
     reference_date: dt.date | None = None,
+    modules: Collection[str] | None = None,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> GenerateResult:
     """Simulate `patients` people and write their bundles into the landing folder.
 
     Patient i of a run is seeded from (seed, i), so runs with the same seed share their first
     patients; providers depend on the state only, so their ids are stable across runs.
+    `modules` names the optional clinical modules that run (all of `MODULE_NAMES` by default),
+    like Synthea's `-m` filter. `workers` processes share the work (default: the cores this
+    process may use); the files are the same whatever their number.
     """
     if patients < 0:
         raise ConfigError("--patients must be zero or more")
     if years_of_history < 1:
         raise ConfigError("--years-of-history must be at least 1")
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers must be at least 1")
     state_name = _resolve_state(state)
+    chosen = _resolve_modules(modules)
     started = time.perf_counter()
     geo = load_data("geography")["states"][state_name]
     ref = reference_date or DEFAULT_REFERENCE_DATE
-    ctx = RunContext(
-        seed=seed, state=state_name, reference_t=epoch(ref, 12 * 3600 - geo["utc_offset"] * 3600),
-        years=years_of_history, catalog=Catalog(), network=build_network(state_name),
-        clock=LocalClock(geo["utc_offset"], geo["dst"]),
+    arguments = RunArguments(
+        landing_root=Path(landing_root), seed=seed, state=state_name,
+        reference_t=epoch(ref, 12 * 3600 - geo["utc_offset"] * 3600), years=years_of_history,
+        utc_offset=geo["utc_offset"], dst=geo["dst"], modules=chosen,
     )
-    result = GenerateResult(patients=0, files=0, bytes=0, seconds=0.0)
-    landing_root = Path(landing_root)
-
-    def write(filename: str, patient_id: str | None, data: bytes) -> None:
-        target = landing_root / landing_relpath(filename, patient_id)
-        write_atomic(target, data)
-        result.files += 1
-        result.bytes += len(data)
-        result.paths.append(target)
-
-    for index in range(patients):
-        person, bundle = simulate_patient(ctx, index)
-        write(bundle_filename(person.given, person.family, person.id), person.id, encode_bundle(bundle))
-        result.patients += 1
-        if progress is not None:
-            progress(1)
+    chunks = list(run_chunks(arguments, patients, default_workers() if workers is None else workers, progress))
+    result = GenerateResult(patients=patients, files=0, bytes=0, seconds=0.0)
+    for chunk in chunks:
+        result.paths += chunk.paths
+        result.bytes += chunk.bytes
     if patients:
-        orgs = sorted(ctx.used_orgs.values(), key=lambda o: o.id)
-        clinicians = sorted(ctx.used_clinicians.values(), key=lambda c: c.id)
-        write(f"hospitalInformation{seed}.json", None, encode_bundle(hospital_bundle(orgs, ctx.usage)))
-        write(f"practitionerInformation{seed}.json", None, encode_bundle(practitioner_bundle(clinicians, ctx.usage)))
+        network = build_network(state_name)
+        organizations = {org.id: org for org in network.organizations}
+        clinicians = {clinician.id: clinician for org in network.organizations for clinician in org.clinicians}
+        used_orgs = sorted({key for chunk in chunks for key in chunk.organizations})
+        used_clinicians = sorted({key for chunk in chunks for key in chunk.clinicians})
+        usage = merge_usage(chunks)
+        home = network.home_location_id if any(chunk.used_home for chunk in chunks) else None
+        hospitals = hospital_bundle([organizations[key] for key in used_orgs], usage, home)
+        practitioners = practitioner_bundle([clinicians[key] for key in used_clinicians], usage)
+        for filename, bundle in ((f"hospitalInformation{seed}.json", hospitals),
+                                 (f"practitionerInformation{seed}.json", practitioners)):
+            target = arguments.landing_root / landing_relpath(filename, None)
+            data = encode_bundle(bundle)
+            write_atomic(target, data)
+            result.paths.append(target)
+            result.bytes += len(data)
+    result.files = len(result.paths)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -121,8 +123,9 @@ def generate_patients(
 __all__ = [
     "DEFAULT_REFERENCE_DATE",
     "GenerateResult",
+    "MODULE_NAMES",
+    "default_workers",
     "generate_patients",
     "run_synthea",
     "synthea_command",
-    "supported_states",
 ]

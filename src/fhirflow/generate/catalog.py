@@ -8,14 +8,14 @@ the simulator fast without changing the JSON it writes.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 Json = dict[str, Any]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_data(name: str) -> Json:
     """One data file (`data/<name>.json`), parsed once per process."""
     text = resources.files("fhirflow.generate").joinpath("data").joinpath(f"{name}.json").read_text("utf-8")
@@ -37,12 +37,12 @@ class Catalog:
         self.clinical = load_data("clinical")
         self.systems: dict[str, str] = self.clinical["systems"]
         self._us_edition: str = self.clinical["snomed_us_edition"]
-        self._codings: dict[tuple[str, str], Json] = {}
-        self._concepts: dict[tuple[str, str], Json] = {}
-        self._concepts_no_text: dict[tuple[str, str], Json] = {}
+        self._codings: dict[tuple[str, str, str], Json] = {}
+        self._concepts: dict[tuple[str, str, str], Json] = {}
+        self._concepts_no_text: dict[tuple[str, str, str], Json] = {}
 
     def coding(self, triple: list[str] | tuple[str, str, str]) -> Json:
-        key = (triple[0], triple[1])
+        key = (triple[0], triple[1], triple[2])
         found = self._codings.get(key)
         if found is None:
             system = self.systems.get(triple[0], triple[0])
@@ -56,7 +56,7 @@ class Catalog:
 
     def concept(self, triple: list[str] | tuple[str, str, str]) -> Json:
         """CodeableConcept with one coding and text = display."""
-        key = (triple[0], triple[1])
+        key = (triple[0], triple[1], triple[2])
         found = self._concepts.get(key)
         if found is None:
             found = {"coding": [self.coding(triple)], "text": triple[2]}
@@ -64,7 +64,7 @@ class Catalog:
         return found
 
     def concept_no_text(self, triple: list[str] | tuple[str, str, str]) -> Json:
-        key = (triple[0], triple[1])
+        key = (triple[0], triple[1], triple[2])
         found = self._concepts_no_text.get(key)
         if found is None:
             found = {"coding": [self.coding(triple)]}

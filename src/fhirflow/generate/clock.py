@@ -8,7 +8,7 @@ than through the system tz database, so output does not depend on the machine's 
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _DAY = 86400
@@ -26,7 +26,7 @@ def _last_sunday(year: int, month: int) -> dt.date:
     return last - dt.timedelta(days=(last.weekday() + 1) % 7)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dst_window(year: int, std_offset_h: int) -> tuple[int, int]:
     """UTC epoch seconds when DST starts and ends in a year (02:00 local)."""
     if year >= 2007:
@@ -44,8 +44,19 @@ class LocalClock:
     def __init__(self, std_offset_hours: int, observes_dst: bool) -> None:
         self.std = std_offset_hours
         self.dst = observes_dst
+        # A bundle writes the same instants many times over (an encounter's start on each of
+        # its resources): formatting each once is a tenth of the generator's time saved.
+        self._formatted: dict[int, tuple[str, str]] = {}
 
     def _parts(self, t: int) -> tuple[str, str]:
+        found = self._formatted.get(t)
+        if found is None:
+            if len(self._formatted) > 100_000:  # about 20 MB; a patient uses a few thousand
+                self._formatted.clear()
+            found = self._formatted[t] = self._format(t)
+        return found
+
+    def _format(self, t: int) -> tuple[str, str]:
         local = _EPOCH + dt.timedelta(seconds=t + self.std * 3600)
         off = self.std
         if self.dst:
@@ -71,10 +82,6 @@ class LocalClock:
 
 def epoch(day: dt.date, seconds: int = 0) -> int:
     return int((dt.datetime.combine(day, dt.time()) - _EPOCH).total_seconds()) + seconds
-
-
-def to_date(t: int) -> dt.date:
-    return (_EPOCH + dt.timedelta(seconds=t)).date()
 
 
 DAY = _DAY

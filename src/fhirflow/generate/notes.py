@@ -29,7 +29,8 @@ def _section(title: str, items: list[str], empty: str) -> str:
 
 def render(enc: Encounter, date: str, first_name: str, age: int, description: str, social: str,
            insurance: str, allergies: list[str], active_meds: list[str], active_conditions: list[str]) -> str:
-    complaint = "No complaints." if enc.reason is None else f"Patient reports {enc.reason['coding'][0]['display'].lower()}."
+    complaint = ("No complaints." if enc.reason is None
+                 else f"Patient reports {enc.reason['coding'][0]['display'].lower()}.")
     parts = [
         f"\n{date}\n",
         f"# Chief Complaint\n{complaint}\n",
@@ -41,7 +42,8 @@ def render(enc: Encounter, date: str, first_name: str, age: int, description: st
         "# Assessment and Plan\n"
         + "".join(f"Patient is presenting with {c.lower()}. \n" for c in dict.fromkeys(enc.note_conditions)),
         "## Plan\n"
-        + "".join(f"The patient was prescribed the following medications:\n- {m}\n" for m in dict.fromkeys(enc.note_meds))
+        + "".join(f"The patient was prescribed the following medications:\n- {m}\n"
+                  for m in dict.fromkeys(enc.note_meds))
         + "".join(f"The following procedures were conducted:\n- {p}\n" for p in dict.fromkeys(enc.note_procedures))
         + "".join(f"The patient was given the following immunizations:\n- {i}\n"
                   for i in dict.fromkeys(enc.note_immunizations)),

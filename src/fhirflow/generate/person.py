@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirflow.generate.catalog import load_data
-from fhirflow.generate.clock import YEAR, LocalClock
+from fhirflow.generate.clock import LocalClock
 
 Json = dict[str, Any]
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
@@ -47,13 +47,9 @@ class Person:
     birthplace: str
     income: int
     education: int  # index into the education findings (0 = higher education)
-    smoker: bool
     bmi: float  # adult BMI the person drifts toward
     adult_height: float
     multiple_birth: bool
-
-    def age_at(self, t: int) -> float:
-        return (t - self.birth) / YEAR
 
     @property
     def prefix(self) -> str | None:
@@ -102,11 +98,12 @@ def make_person(rng: random.Random, person_id: str, state: str, reference_t: int
         ssn=f"999-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
         driver_licence=f"S999{rng.randint(10000, 99999)}" if age >= 16 else None,
         passport=f"X{rng.randint(10000000, 99999999)}X" if age >= 18 and rng.random() < 0.8 else None,
-        mothers_maiden=f"{_suffixed(rng, rng.choice(demo['given_female']))} {_suffixed(rng, rng.choice(demo['family']))}",
-        birthplace=rng.choice(cities)["name"], income=int(rng.lognormvariate(10.8, 0.7)),
+        mothers_maiden=(f"{_suffixed(rng, rng.choice(demo['given_female']))} "
+                        f"{_suffixed(rng, rng.choice(demo['family']))}"),
+        birthplace=rng.choice(cities)["name"], income=int(rng.lognormvariate(*demo["income_lognormal"])),
         education=rng.choices((0, 1, 2), weights=(0.45, 0.45, 0.1))[0],
-        smoker=age >= 16 and rng.random() < 0.16, bmi=max(18.5, rng.gauss(mean_b, sd_b)),
-        adult_height=rng.gauss(mean_h, sd_h), multiple_birth=rng.random() < 0.02,
+        bmi=max(18.5, rng.gauss(mean_b, sd_b)),
+        adult_height=rng.gauss(mean_h, sd_h), multiple_birth=rng.random() < 0.032,
     )
 
 
@@ -156,7 +153,8 @@ def patient_resource(p: Person, clock: LocalClock, state: str, deceased: int | N
         "extension": [
             omb(US_CORE + "us-core-race", p.race),
             omb(US_CORE + "us-core-ethnicity", p.ethnicity),
-            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName", "valueString": p.mothers_maiden},
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+             "valueString": p.mothers_maiden},
             {"url": US_CORE + "us-core-birthsex", "valueCode": "M" if p.gender == "male" else "F"},
             {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
              "valueAddress": {"city": p.birthplace, "state": state, "country": "US"}},

@@ -71,9 +71,12 @@ class Network:
     state: str
     organizations: list[Organization]
     by_city: dict[str, dict[str, Organization]]
+    home_location_id: str = ""  # Synthea's one "Patient's Home" Location, for home visits
 
-    def for_city(self, city: str, kind: str) -> Organization:
-        return self.by_city[city][kind]
+    @property
+    def home_ref(self) -> Json:
+        return {"reference": f"Location?identifier={SYNTHEA_SYSTEM}|{self.home_location_id}",
+                "display": "Patient's Home"}
 
 
 def _suffix(rng: Any) -> str:
@@ -116,7 +119,8 @@ def build_network(state: str) -> Network:
                 used_npis.add(npi)
                 clin = Clinician(
                     id=name_uuid("practitioner", state, npi), role_id=name_uuid("practitioner-role", state, npi),
-                    npi=npi, given=rng.choice(demo["given_male" if gender == "male" else "given_female"]) + _suffix(rng),
+                    npi=npi,
+                    given=rng.choice(demo["given_male" if gender == "male" else "given_female"]) + _suffix(rng),
                     family=rng.choice(demo["family"]) + _suffix(rng), gender=gender,
                     specialty=rules["specialties"][i % len(rules["specialties"])], org=org,
                 )
@@ -124,7 +128,8 @@ def build_network(state: str) -> Network:
                 org.clinicians.append(clin)
             orgs.append(org)
             by_city[city["name"]][kind] = org
-    return Network(state=state, organizations=orgs, by_city=by_city)
+    return Network(state=state, organizations=orgs, by_city=by_city,
+                   home_location_id=name_uuid("location", state, "patient's home"))
 
 
 def _utilization_ext(u: Utilization, full: bool) -> list[Json]:
@@ -142,8 +147,10 @@ def _address(org: Organization) -> Json:
     return {"line": [org.line], "city": org.city, "state": org.state_abbr, "postalCode": org.zip, "country": "US"}
 
 
-def hospital_bundle(orgs: list[Organization], usage: dict[str, Utilization]) -> Json:
-    """hospitalInformation: a batch of conditional creates for Organizations and Locations."""
+def hospital_bundle(orgs: list[Organization], usage: dict[str, Utilization],
+                    home_location_id: str | None = None) -> Json:
+    """hospitalInformation: a batch of conditional creates for Organizations and Locations
+    (and the "Patient's Home" Location when a home visit refers to it)."""
     entries: list[Json] = []
     for org in orgs:
         entries.append({
@@ -180,6 +187,19 @@ def hospital_bundle(orgs: list[Organization], usage: dict[str, Utilization]) -> 
             },
             "request": {"method": "POST", "url": "Location",
                         "ifNoneExist": f"identifier={SYNTHEA_SYSTEM}|{org.location_id}"},
+        })
+    if home_location_id:
+        entries.append({
+            "fullUrl": f"urn:uuid:{home_location_id}",
+            "resource": {
+                "resourceType": "Location", "id": home_location_id,
+                "identifier": [{"system": SYNTHEA_SYSTEM, "value": home_location_id}],
+                "status": "active", "description": "Patient's Home", "mode": "kind",
+                "physicalType": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                                             "code": "ho", "display": "House"}]},
+            },
+            "request": {"method": "POST", "url": "Location",
+                        "ifNoneExist": f"identifier={SYNTHEA_SYSTEM}|{home_location_id}"},
         })
     return {"resourceType": "Bundle", "type": "batch", "entry": entries}
 

@@ -22,6 +22,7 @@ Code = list[str]
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 UCUM = "http://unitsofmeasure.org"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+_US_CORE_PROVENANCE_TYPE = "http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type"
 _CATEGORY_DISPLAY = {"vital-signs": "Vital signs", "laboratory": "Laboratory", "survey": "Survey",
                      "social-history": "Social history", "exam": "Exam"}
 
@@ -53,6 +54,7 @@ class Encounter:
     payer: str
     reason: Json | None
     entry: Json
+    location: Json | None = None  # where it happened when not at the organization (the patient's home)
     lines: list[Line] = field(default_factory=list)
     prescriptions: list[tuple[str, Json, float]] = field(default_factory=list)
     note_conditions: list[str] = field(default_factory=list)
@@ -66,7 +68,7 @@ class PatientRecord:
 
     def __init__(self, catalog: Catalog, clock: LocalClock, rng: random.Random,
                  patient_id: str, patient_display: str, claim_display: str) -> None:
-        self.c = catalog
+        self.catalog = catalog
         self.clock = clock
         self.rng = rng
         self.patient_id = patient_id
@@ -116,7 +118,7 @@ class PatientRecord:
         enc = Encounter(id=enc_id, ref={"reference": f"urn:uuid:{enc_id}"}, kind=kind, spec=spec,
                         start=start, end=start, org=org, clinician=clinician, payer=payer,
                         reason=reason, entry=entry)
-        enc.lines.append(Line("encounter", self.c.concept(spec["code"]), None))
+        enc.lines.append(Line("encounter", self.catalog.concept(spec["code"]), None))
         return enc
 
     def finish_encounter(self, enc: Encounter, minutes: int) -> None:
@@ -129,7 +131,7 @@ class PatientRecord:
                             "value": enc.id}],
             "status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": enc.spec["class"]},
-            "type": [self.c.concept(enc.spec["code"])],
+            "type": [self.catalog.concept(enc.spec["code"])],
             "subject": self.subject_display,
             "participant": [{
                 "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
@@ -142,13 +144,13 @@ class PatientRecord:
         })
         if enc.reason is not None:
             resource["reasonCode"] = [enc.reason]
-        resource["location"] = [{"location": enc.org.loc_ref}]
+        resource["location"] = [{"location": enc.location or enc.org.loc_ref}]
         resource["serviceProvider"] = enc.org.ref
 
     # -- clinical facts -------------------------------------------------------------------------
 
     def condition(self, enc: Encounter, code: Code, onset: int, abatement: int | None = None) -> Json:
-        concept = self.c.concept(code)
+        concept = self.catalog.concept(code)
         onset_s = self.clock.datetime(onset)
         res = {
             "resourceType": "Condition", "id": self.new_id(),
@@ -187,16 +189,16 @@ class PatientRecord:
             res["meta"] = self.meta(profile)
         res["status"] = "final"
         res["category"] = self.obs_category(category)
-        res["code"] = self.c.concept(code)
+        res["code"] = self.catalog.concept(code)
         res["subject"] = self.subject
         res["encounter"] = enc.ref
         res["effectiveDateTime"] = self.clock.datetime(at)
         res["issued"] = self.clock.instant(at, self.millis)
         if value is not None and unit is not None:
-            v: float | int = round(value, decimals) if decimals else int(round(value))
-            res["valueQuantity"] = {"value": v, "unit": unit, "system": UCUM, "code": unit}
+            number: float | int = round(value, decimals) if decimals else int(round(value))
+            res["valueQuantity"] = {"value": number, "unit": unit, "system": UCUM, "code": unit}
         elif coded is not None:
-            res["valueCodeableConcept"] = self.c.concept(coded)
+            res["valueCodeableConcept"] = self.catalog.concept(coded)
         elif text is not None:
             res["valueString"] = text
         if components:
@@ -205,14 +207,15 @@ class PatientRecord:
         return res
 
     def quantity_component(self, code: Code, value: float, unit: str, decimals: int = 0) -> Json:
-        v: float | int = round(value, decimals) if decimals else int(round(value))
-        return {"code": self.c.concept(code), "valueQuantity": {"value": v, "unit": unit, "system": UCUM, "code": unit}}
+        number: float | int = round(value, decimals) if decimals else int(round(value))
+        quantity = {"value": number, "unit": unit, "system": UCUM, "code": unit}
+        return {"code": self.catalog.concept(code), "valueQuantity": quantity}
 
     def coded_component(self, code: Code, answer: Code) -> Json:
-        return {"code": self.c.concept(code), "valueCodeableConcept": self.c.concept(answer)}
+        return {"code": self.catalog.concept(code), "valueCodeableConcept": self.catalog.concept(answer)}
 
     def string_component(self, code: Code, text: str) -> Json:
-        return {"code": self.c.concept(code), "valueString": text}
+        return {"code": self.catalog.concept(code), "valueString": text}
 
     def diagnostic_report(self, enc: Encounter, code: Code, at: int, results: list[Json], lab: bool) -> Json:
         res: Json = {"resourceType": "DiagnosticReport", "id": self.new_id()}
@@ -221,7 +224,7 @@ class PatientRecord:
         res["status"] = "final"
         if lab:
             res["category"] = _LAB_CATEGORY
-        res["code"] = self.c.concept(code)
+        res["code"] = self.catalog.concept(code)
         res["subject"] = self.subject
         res["encounter"] = enc.ref
         res["effectiveDateTime"] = self.clock.datetime(at)
@@ -234,7 +237,7 @@ class PatientRecord:
 
     def procedure(self, enc: Encounter, code: Code, start: int, minutes: int, cost: float,
                   reason: Json | None = None) -> Json:
-        concept = self.c.concept(code)
+        concept = self.catalog.concept(code)
         res: Json = {
             "resourceType": "Procedure", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-procedure"),
@@ -251,7 +254,7 @@ class PatientRecord:
         return res
 
     def immunization(self, enc: Encounter, code: Code, at: int, cost: float) -> Json:
-        concept = self.c.concept(code)
+        concept = self.catalog.concept(code)
         res = {
             "resourceType": "Immunization", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-immunization"),
@@ -265,146 +268,46 @@ class PatientRecord:
         return res
 
     def medication_request(self, enc: Encounter, code: Code, at: int, status: str, reason: Json | None,
-                           reason_code: Code | None, dosage: list[Json], cost: float,
+                           reason_code: Code | None, dosage: list[Json] | None, cost: float,
                            medication: Json | None = None) -> Json:
+        """A prescription; with `medication` (a Medication resource) an order given on the spot."""
         res: Json = {
             "resourceType": "MedicationRequest", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-medicationrequest"),
-            "status": status, "intent": "order", "category": _COMMUNITY,
+            "status": status, "intent": "order",
+            "category": _COMMUNITY if medication is None else _CATEGORIES[enc.spec["class"] == "IMP"],
         }
         if medication is not None:
             res["medicationReference"] = {"reference": f"urn:uuid:{medication['id']}"}
         else:
-            res["medicationCodeableConcept"] = self.c.concept(code)
+            res["medicationCodeableConcept"] = self.catalog.concept(code)
         res.update({"subject": self.subject, "encounter": enc.ref, "authoredOn": self.clock.datetime(at),
                     "requester": enc.clinician.ref})
         if reason is not None:
             res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
         elif reason_code is not None:
-            res["reasonCode"] = [self.c.concept(reason_code)]
-        res["dosageInstruction"] = dosage
+            res["reasonCode"] = [self.catalog.concept(reason_code)]
+        if dosage is not None:
+            res["dosageInstruction"] = dosage
         self.add(res)
-        enc.prescriptions.append((res["id"], self.c.concept(code), cost))
+        enc.prescriptions.append((res["id"], self.catalog.concept(code), cost))
         enc.note_meds.append(code[2])
         return res
 
-    def medication_administration(self, enc: Encounter, code: Code, at: int) -> Json:
+    def medication(self, code: Code) -> Json:
+        """The Medication resource Synthea writes for a medication given during an encounter."""
         med = {"resourceType": "Medication", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-medication"),
-               "code": self.c.concept(code), "status": "active"}
+               "code": self.catalog.concept(code), "status": "active"}
         self.add(med)
-        self.add({"resourceType": "MedicationAdministration", "id": self.new_id(), "status": "completed",
-                  "medicationCodeableConcept": self.c.concept(code), "subject": self.subject,
-                  "context": enc.ref, "effectiveDateTime": self.clock.datetime(at)})
         return med
 
-    def care_team_and_plan(self, enc: Encounter, plan_code: Code, activities: list[Code], start: int,
-                           end: int | None, reason: Json | None, person_display: str,
-                           reason_code: Code | None = None) -> tuple[Json, Json]:
-        period: Json = {"start": self.clock.datetime(start)}
-        if end is not None:
-            period["end"] = self.clock.datetime(end)
-        team: Json = {
-            "resourceType": "CareTeam", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-careteam"),
-            "status": "inactive" if end is not None else "active",
-            "subject": self.subject, "encounter": enc.ref, "period": period,
-            "participant": [
-                {"role": [self.c.concept(["sct", "116154003", "Patient"])],
-                 "member": {"reference": self.subject["reference"], "display": person_display}},
-                {"role": [self.c.concept(["sct", "223366009", "Healthcare professional (occupation)"])],
-                 "member": enc.clinician.ref},
-                {"role": [self.c.concept(["sct", "224891009", "Healthcare services (qualifier value)"])],
-                 "member": enc.org.ref},
-            ],
-        }
+    def medication_administration(self, enc: Encounter, code: Code, at: int, reason: Json | None = None) -> Json:
+        res: Json = {"resourceType": "MedicationAdministration", "id": self.new_id(), "status": "completed",
+                     "medicationCodeableConcept": self.catalog.concept(code), "subject": self.subject,
+                     "context": enc.ref, "effectiveDateTime": self.clock.datetime(at)}
         if reason is not None:
-            team["reasonCode"] = [reason["code"]]
-        elif reason_code is not None:
-            team["reasonCode"] = [self.c.concept(reason_code)]
-        team["managingOrganization"] = [enc.org.ref]
-        self.add(team)
-        status = "completed" if end is not None else "active"
-        act_status = "completed" if end is not None else "in-progress"
-        acts = []
-        for a in activities:
-            detail: Json = {"code": self.c.concept(a)}
-            if reason is not None:
-                detail["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}"}]
-            elif reason_code is not None:
-                detail["reasonCode"] = [self.c.concept(reason_code)]
-            detail["status"] = act_status
-            detail["location"] = {"display": enc.org.name}
-            acts.append({"detail": detail})
-        items = "".join(f"<li>{a[2]}</li>" for a in activities)
-        div = (f'<div xmlns="http://www.w3.org/1999/xhtml">Care Plan for {plan_code[2]}.<br/>'
-               f"Activities: <ul>{items}</ul>")
-        if reason is not None:
-            div += f"<br/>Care plan is meant to treat {reason['code']['text']}."
-        plan: Json = {
-            "resourceType": "CarePlan", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-careplan"),
-            "text": {"status": "generated", "div": div + "</div>"},
-            "status": status, "intent": "order",
-            "category": [_ASSESS_PLAN, self.c.concept(plan_code)],
-            "subject": self.subject, "encounter": enc.ref, "period": period,
-            "careTeam": [{"reference": f"urn:uuid:{team['id']}"}],
-        }
-        if reason is not None:
-            plan["addresses"] = [{"reference": f"urn:uuid:{reason['id']}"}]
-        plan["activity"] = acts
-        self.add(plan)
-        return team, plan
-
-    def device(self, code: Code, at: int, rng: random.Random) -> Json:
-        di = f"{rng.randint(10**13, 10**14 - 1)}"
-        lot = f"{rng.randint(10**9, 10**10 - 1)}"
-        serial = f"{rng.randint(10**10, 10**11 - 1)}"
-        made = at - rng.randint(30, 400) * 86400
-        expires = at + rng.randint(3, 25) * 365 * 86400
-        hrf = f"(01){di}(11){self.clock.date(made)[2:].replace('-', '')}(17){self.clock.date(expires)[2:].replace('-', '')}(10){lot}(21){serial}"
-        res = {
-            "resourceType": "Device", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-implantable-device"),
-            "udiCarrier": [{"deviceIdentifier": di, "carrierHRF": hrf}], "status": "active",
-            "distinctIdentifier": di, "manufactureDate": self.clock.datetime(made),
-            "expirationDate": self.clock.datetime(expires), "lotNumber": lot, "serialNumber": serial,
-            "deviceName": [{"name": code[2], "type": "user-friendly-name"}],
-            "type": self.c.concept(code), "patient": self.subject,
-        }
+            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
         self.add(res)
-        return res
-
-    def supply_delivery(self, code: Code, quantity: int, at: int) -> Json:
-        res = {
-            "resourceType": "SupplyDelivery", "id": self.new_id(), "status": "completed",
-            "patient": self.subject, "type": _SUPPLY_DEVICE,
-            "suppliedItem": {"quantity": {"value": quantity}, "itemCodeableConcept": self.c.concept(code)},
-            "occurrenceDateTime": self.clock.datetime(at),
-        }
-        self.add(res)
-        return res
-
-    def imaging_study(self, enc: Encounter, procedure: Code, body_site: Code, title: str, at: int,
-                      rng: random.Random) -> Json:
-        stamp = str(at * 1000 + rng.randint(0, 999))
-        started = self.clock.datetime(at)
-        res = {
-            "resourceType": "ImagingStudy", "id": self.new_id(),
-            "identifier": [{"use": "official", "system": "urn:ietf:rfc:3986",
-                            "value": f"urn:oid:1.2.840.99999999.{rng.randint(10**7, 10**8 - 1)}.{stamp}"}],
-            "status": "available", "subject": self.subject, "encounter": enc.ref, "started": started,
-            "numberOfSeries": 1, "numberOfInstances": 1,
-            "procedureCode": [self.c.concept(procedure)],
-            "location": enc.org.loc_ref,
-            "series": [{
-                "uid": f"1.2.840.99999999.1.{rng.randint(10**7, 10**8 - 1)}.{stamp}", "number": 1,
-                "modality": _DX, "numberOfInstances": 1, "bodySite": self.c.coding(body_site),
-                "started": started,
-                "instance": [{"uid": f"1.2.840.99999999.1.1.{rng.randint(10**7, 10**8 - 1)}.{stamp}",
-                              "sopClass": {"system": "urn:ietf:rfc:3986",
-                                           "code": "urn:oid:1.2.840.10008.5.1.4.1.1.1.1"},
-                              "number": 1, "title": title}],
-            }],
-        }
-        self.add(res)
-        enc.lines.append(Line("procedure", self.c.concept(procedure), None, None))
         return res
 
     def allergy(self, code: Code, category: str, kind: str, at: int, reactions: list[tuple[Code, str]]) -> Json:
@@ -416,10 +319,10 @@ class PatientRecord:
             "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
                                                "code": "confirmed"}]},
             "type": kind, "category": [category], "criticality": "low",
-            "code": self.c.concept(code), "patient": self.subject, "recordedDate": self.clock.datetime(at),
+            "code": self.catalog.concept(code), "patient": self.subject, "recordedDate": self.clock.datetime(at),
         }
         if reactions:
-            res["reaction"] = [{"manifestation": [self.c.concept(m)], "severity": sev} for m, sev in reactions]
+            res["reaction"] = [{"manifestation": [self.catalog.concept(m)], "severity": sev} for m, sev in reactions]
         self.add(res)
         return res
 
@@ -432,8 +335,8 @@ class PatientRecord:
             "agent": [
                 {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
                                       "code": "author", "display": "Author"}], "text": "Author"}, **agent},
-                {"type": {"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type",
-                                      "code": "transmitter", "display": "Transmitter"}], "text": "Transmitter"}, **agent},
+                {"type": {"coding": [{"system": _US_CORE_PROVENANCE_TYPE, "code": "transmitter",
+                                      "display": "Transmitter"}], "text": "Transmitter"}, **agent},
             ],
         }
         self.add(res)
@@ -447,10 +350,9 @@ _ENCOUNTER_DIAGNOSIS = [{"coding": [{"system": "http://terminology.hl7.org/CodeS
                                      "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}]
 _LAB_CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB",
                               "display": "Laboratory"}]}]
-_COMMUNITY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
-                           "code": "community", "display": "Community"}], "text": "Community"}]
-_ASSESS_PLAN = {"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category", "code": "assess-plan"}]}
-_SUPPLY_DEVICE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/supply-item-type", "code": "device",
-                              "display": "Device"}]}
-_DX = {"system": "http://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_29.html",
-       "code": "DX", "display": "Digital Radiography"}
+_MEDICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+_COMMUNITY = [{"coding": [{"system": _MEDICATION_CATEGORY, "code": "community", "display": "Community"}],
+               "text": "Community"}]
+# Given during the encounter: outpatient, or inpatient during a hospital stay (False / True).
+_CATEGORIES = {stay: [{"coding": [{"system": _MEDICATION_CATEGORY, "code": code, "display": code.title()}],
+                       "text": code.title()}] for stay, code in ((False, "outpatient"), (True, "inpatient"))}

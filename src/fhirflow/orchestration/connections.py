@@ -32,6 +32,9 @@ class ConnectionMapping:
     kind: str  # ... and the value for which this connection supplies it
     fields: Mapping[str, tuple[str, ...]]
     secret_fields: frozenset[str]
+    # when the connection sets the first target, the second's value goes to the third: the
+    # Snowflake provider's convention that with a key file the password is its passphrase
+    moved_when: tuple[tuple[str, str, str], ...] = ()
 
     def values(self, conn: Any) -> dict[str, Any]:
         """Target -> value, for the targets the connection sets."""
@@ -41,6 +44,9 @@ class ConnectionMapping:
                           if v not in (None, "")), None)
             if value is not None:
                 found[target] = value
+        for present, source, target in self.moved_when:
+            if present in found and source in found:
+                found[target] = found.pop(source)
         return found
 
     def describe(self, values: Mapping[str, Any]) -> str:
@@ -71,6 +77,9 @@ SNOWFLAKE = ConnectionMapping(
         "snowflake_account": ("extra.account", "host"),
         "snowflake_user": ("login",),
         "snowflake_password": ("password",),
+        "snowflake_private_key_path": ("extra.private_key_file",),
+        "snowflake_authenticator": ("extra.authenticator",),
+        "snowflake_token": ("extra.token",),
         "snowflake_database": ("extra.database",),
         "snowflake_warehouse": ("extra.warehouse",),
         "snowflake_role": ("extra.role",),
@@ -81,7 +90,10 @@ SNOWFLAKE = ConnectionMapping(
         "snowflake_port": ("extra.port",),
         "snowflake_protocol": ("extra.protocol",),
     },
-    secret_fields=frozenset({"snowflake_password"}),
+    secret_fields=frozenset({"snowflake_password", "snowflake_private_key_passphrase",
+                             "snowflake_token"}),
+    moved_when=(("snowflake_private_key_path", "snowflake_password",
+                 "snowflake_private_key_passphrase"),),
 )
 
 MAPPINGS = (AWS, SNOWFLAKE)

@@ -81,21 +81,13 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "FHIRFLOW_DUCKDB_PATH": str(settings.duckdb_path),
         "FHIRFLOW_DBT_THREADS": str(settings.dbt_threads),
         "FHIRFLOW_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "SNOWFLAKE_DATABASE": settings.snowflake_database,
-        "SNOWFLAKE_WAREHOUSE": settings.snowflake_warehouse,
-        "SNOWFLAKE_ROLE": settings.snowflake_role,
     }
-    optional = {
-        "SNOWFLAKE_ACCOUNT": settings.snowflake_account,
-        "SNOWFLAKE_USER": settings.snowflake_user,
-        "SNOWFLAKE_PASSWORD": (
-            settings.snowflake_password.get_secret_value() if settings.snowflake_password else None
-        ),
-        "SNOWFLAKE_HOST": settings.snowflake_host,
-        "SNOWFLAKE_PORT": str(settings.snowflake_port) if settings.snowflake_port else None,
-        "SNOWFLAKE_PROTOCOL": settings.snowflake_protocol,
-    }
-    env.update({k: v for k, v in optional.items() if v})
+    if settings.resolved_dbt_target.startswith("snowflake"):
+        # The connection, the sign-in method (key pair, token, password), RAW schema, query
+        # tag and schema prefix, resolved as the loader resolves them.
+        from fhirflow.warehouse.snowflake.auth import profile_environment
+
+        env.update(profile_environment(settings))
     return env
 
 

@@ -15,14 +15,21 @@ and RAW.LOAD_ERRORS inside one transaction.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from fhirflow.errors import ConfigError
 from fhirflow.warehouse import entry_rules, reasons
 from fhirflow.warehouse.reasons import sql_literal
 
+# The statements name the RAW schema RAW; `in_schema` renames it (SNOWFLAKE_SCHEMA).
 RAW = "RAW"
-FILE_FORMAT = f"{RAW}.FHIR_JSON"
+FILE_FORMAT = f"{RAW}.FHIR_TEXT"
 # Snowflake's COPY accepts at most 1000 names in FILES = (...).
 MAX_FILES_PER_COPY = 1000
+# The largest VARCHAR and VARIANT value Snowflake stores (128 MB, "Size limits for database
+# objects"); a larger file is quarantined before it reaches a statement.
+MAX_OBJECT_BYTES = 128 * 1024 * 1024
 # COPY's first error per file is cut to this many characters in FHIRFLOW_COPY_RESULT.
 ERROR_TEXT_LIMIT = 1000
 
@@ -118,11 +125,26 @@ where e.value:resource.resourceType is not null and e.value:resource.id is not n
     f"alter table {RAW}.FHIR_BUNDLES drop column BUNDLE",
 )
 
-# STRIP_OUTER_ARRAY = FALSE: a file is one document; an array is "not a Bundle", not many rows.
+# A whole file as one text value (no field or record delimiter, no escapes, no trimming, no
+# NULL markers, the byte order mark kept), which PARSE_TEXT parses with TRY_PARSE_JSON and
+# hashes, as in mode insert. Not TYPE = JSON: a COPY with a transformation from a JSON format
+# stops at a file's parse error whatever ON_ERROR says ("Transforming data during a load"),
+# and it has no text to take a SHA-256 of. OR REPLACE: changed options take effect.
 FILE_FORMAT_DDL = (
-    f"create file format if not exists {FILE_FORMAT} type = json "
-    "strip_outer_array = false replace_invalid_characters = false"
+    f"create or replace file format {FILE_FORMAT} type = csv "
+    "field_delimiter = none record_delimiter = none skip_header = 0 "
+    "field_optionally_enclosed_by = none escape = none escape_unenclosed_field = none "
+    "trim_space = false empty_field_as_null = false null_if = () "
+    "skip_byte_order_mark = false replace_invalid_characters = false encoding = 'UTF8'"
 )
+
+# NDJSON: each line one text value with its line (METADATA$FILE_ROW_NUMBER), parsed line by
+# line by PARSE_TEXT, so a bad line is quarantined at its own line and the lines around it
+# load; a multi-GB export never has to fit one value. The file's kind comes from its name
+# in mode copy (COPY must be told the format before it reads).
+LINES_FORMAT = f"{RAW}.FHIR_LINES"
+LINES_FORMAT_DDL = FILE_FORMAT_DDL.replace(FILE_FORMAT, LINES_FORMAT).replace(
+    "record_delimiter = none", "record_delimiter = '\\n'")
 
 # Session temp tables (unqualified: temp tables live in the session's current schema).
 BATCH_TABLES: tuple[str, ...] = (
@@ -139,8 +161,10 @@ BATCH_TABLES: tuple[str, ...] = (
     "FIRST_ERROR varchar, FIRST_ERROR_LINE number(38, 0))",
     "create or replace temporary table FHIRFLOW_REJECTED "
     "(OBJECT_KEY varchar, FILE_SIZE number(38, 0), REASON varchar, SOURCE_NAME varchar)",
+    # 128 MB, not the 16 MB an unsized VARCHAR holds before the 2025_07 bundle.
     "create or replace temporary table FHIRFLOW_INCOMING_TEXT "
-    "(FILENAME varchar, TEXT varchar, LINE_NUMBER number(38, 0), CONTENT_HASH varchar)",
+    f"(FILENAME varchar, TEXT varchar({MAX_OBJECT_BYTES}), LINE_NUMBER number(38, 0), "
+    "CONTENT_HASH varchar)",
 )
 
 INSERT_BATCH_FILE = "insert into FHIRFLOW_BATCH_FILES values (?, ?, ?, ?, ?)"
@@ -148,21 +172,30 @@ INSERT_COPY_RESULT = "insert into FHIRFLOW_COPY_RESULT values (?, ?, ?, ?, ?, ?,
 INSERT_REJECTED = "insert into FHIRFLOW_REJECTED values (?, ?, ?, ?)"
 INSERT_TEXT = "insert into FHIRFLOW_INCOMING_TEXT values (?, ?, ?, ?)"
 
-# Mode "insert": parse inside Snowflake; unparseable text becomes a per-file error row the
-# same shape as COPY's, so one classification serves both modes.
-# An NDJSON line that does not parse stays a row with DOC NULL: it becomes an entry error
-# with its line; a bundle that does not parse is a file error, as COPY's would be.
+# Both modes: each document's text (a bundle file whole, or one NDJSON line; inserted by the
+# loader or COPYed from the stage) is parsed inside Snowflake. A bundle's CONTENT_HASH is the
+# SHA-256 of its bytes (SHA2 hashes the text's UTF-8), as on DuckDB and in the upload ledger;
+# an NDJSON file's comes from the loader (mode insert). A bundle that does not parse is a
+# per-file error row the same shape as COPY's; an NDJSON line that does not parse stays a row
+# with DOC NULL and becomes an entry error at its line.
+_TEXT_FILES = """from FHIRFLOW_INCOMING_TEXT as t
+join FHIRFLOW_BATCH_FILES as f
+    on t.FILENAME = f.STAGE_PATH or endswith(t.FILENAME, '/' || f.STAGE_PATH)"""
 PARSE_TEXT: tuple[str, ...] = (
-    """insert into FHIRFLOW_INCOMING (FILENAME, DOC, LINE_NUMBER, CONTENT_HASH)
-select t.FILENAME, try_parse_json(t.TEXT), t.LINE_NUMBER, t.CONTENT_HASH
-from FHIRFLOW_INCOMING_TEXT as t
-join FHIRFLOW_BATCH_FILES as f on f.STAGE_PATH = t.FILENAME
-where t.TEXT is not null and (try_parse_json(t.TEXT) is not null or f.KIND = 'ndjson')""",
+    f"""insert into FHIRFLOW_INCOMING (FILENAME, DOC, LINE_NUMBER, CONTENT_HASH)
+select t.FILENAME, try_parse_json(t.TEXT), t.LINE_NUMBER,
+    case when f.KIND = 'ndjson' then t.CONTENT_HASH else sha2(t.TEXT, 256) end
+{_TEXT_FILES}
+where (f.KIND = 'ndjson' and (t.TEXT is null or trim(t.TEXT) <> ''))
+    or (f.KIND = 'bundle' and t.TEXT <> '' and left(t.TEXT, 1) <> chr(65279)
+        and try_parse_json(t.TEXT) is not null)""",
     f"""insert into FHIRFLOW_COPY_RESULT
-select t.FILENAME, 'LOAD_FAILED', 1, 0, 1, {sql_literal(reasons.INVALID_JSON)}, 1
-from FHIRFLOW_INCOMING_TEXT as t
-join FHIRFLOW_BATCH_FILES as f on f.STAGE_PATH = t.FILENAME
-where t.TEXT <> '' and try_parse_json(t.TEXT) is null and f.KIND = 'bundle'""",
+select t.FILENAME, 'LOAD_FAILED', 1, 0, 1,
+    case when left(t.TEXT, 1) = chr(65279) then {sql_literal(reasons.BYTE_ORDER_MARK)}
+        else {sql_literal(reasons.INVALID_JSON)} end, 1
+{_TEXT_FILES}
+where f.KIND = 'bundle' and t.TEXT <> ''
+    and (left(t.TEXT, 1) = chr(65279) or try_parse_json(t.TEXT) is null)""",
 )
 
 # The key of a loaded row: COPY reports METADATA$FILENAME and the result's FILE relative to
@@ -356,9 +389,14 @@ values (?, ?, ?, ?, ?, ?, ?, ?, 'complete')"""
 
 LAST_WATERMARK = f"select max(WATERMARK) from {RAW}.LOAD_WATERMARK where STATUS = 'complete'"
 
-RECENT_LOADS = f"""select LOAD_ID, STARTED_AT, FINISHED_AT, FILES_SEEN, FILES_LOADED, FILES_FAILED,
+def recent_loads_sql(limit: int) -> str:
+    """The newest `limit` loads. LIMIT takes a constant, not a bind variable, in Snowflake."""
+    count = int(limit)
+    if count < 0:
+        raise ValueError(f"limit must be 0 or more, got {limit}")
+    return f"""select LOAD_ID, STARTED_AT, FINISHED_AT, FILES_SEEN, FILES_LOADED, FILES_FAILED,
     BYTES_LOADED, WATERMARK, STATUS
-from {RAW}.LOAD_WATERMARK order by LOAD_ID desc limit ?"""
+from {RAW}.LOAD_WATERMARK order by LOAD_ID desc limit {count}"""
 
 RAW_COUNTS = f"""select (select count(*) from {RAW}.FHIR_BUNDLES),
     (select count(*) from {RAW}.LOAD_ERRORS),
@@ -370,6 +408,19 @@ RAW_COUNTS = f"""select (select count(*) from {RAW}.FHIR_BUNDLES),
 def _literal(text: str) -> str:
     """A Snowflake string literal (COPY's FILES list and stage DDL take no bind variables)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# A string literal (kept as it is: file names are untrusted), or the RAW schema's name.
+_LITERAL_OR_RAW = re.compile(r"'(?:[^'\\]|\\.)*'|(?<![\w$.\"])" + RAW + r"(?![\w$\"])")
+
+
+def in_schema(statement: str, schema: str) -> str:
+    """The statement with the RAW schema named `schema` (SNOWFLAKE_SCHEMA, a validated plain
+    identifier): every statement of this module is written against RAW."""
+    if schema == RAW:
+        return statement
+    return _LITERAL_OR_RAW.sub(
+        lambda m: m.group(0) if m.group(0).startswith("'") else schema, statement)
 
 
 def model_relations_sql(n: int) -> str:
@@ -395,7 +446,20 @@ def known_keys_sql(n: int) -> str:
 
 
 def stage_url(bucket: str, prefix: str) -> str:
+    """The s3:// URL of the bucket and prefix: what the store's object URLs start with."""
     return f"s3://{bucket}/{prefix.strip('/')}/" if prefix.strip("/") else f"s3://{bucket}/"
+
+
+def s3compat_endpoint(endpoint_url: str | None) -> str | None:
+    """The ENDPOINT of an S3-compatible store (AWS_ENDPOINT_URL that is not AWS's own), which
+    Snowflake reaches through an `s3compat://` stage; None for Amazon S3."""
+    if not endpoint_url:
+        return None
+    host = urlsplit(endpoint_url if "//" in endpoint_url else f"//{endpoint_url}").netloc
+    hostname = host.rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    if hostname == "amazonaws.com" or hostname.endswith(".amazonaws.com"):
+        return None
+    return host.rsplit("@", 1)[-1]
 
 
 def stage_sql(
@@ -405,37 +469,89 @@ def stage_sql(
     storage_integration: str | None = None,
     aws_key_id: str | None = None,
     aws_secret_key: str | None = None,
+    aws_token: str | None = None,
+    endpoint: str | None = None,
 ) -> str:
-    """CREATE STAGE on the bucket. Contains the secret key when keys are used: never log it."""
+    """CREATE OR REPLACE STAGE on the bucket. Contains the secret key when keys are used: never
+    log it.
+
+    OR REPLACE, not IF NOT EXISTS: a changed bucket, prefix, endpoint or rotated (or expiring
+    temporary) key must reach the stage on the next load. Replacing drops the stage's grants
+    (the loader's role owns and alone uses it) and its load history (COPY runs with FORCE =
+    TRUE; RAW's anti-join decides what is new). `endpoint`: an S3-compatible store, which
+    Snowflake reads through `s3compat://` with keys only (no storage integration).
+    """
+    if endpoint and storage_integration:
+        raise ConfigError(
+            "an S3-compatible store (AWS_ENDPOINT_URL) takes AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, not SNOWFLAKE_STORAGE_INTEGRATION")
     if storage_integration:
         auth = f"storage_integration = {storage_integration}"
     elif aws_key_id and aws_secret_key:
+        token = f" aws_token = {_literal(aws_token)}" if aws_token else ""
         auth = (
             f"credentials = (aws_key_id = {_literal(aws_key_id)} "
-            f"aws_secret_key = {_literal(aws_secret_key)})"
+            f"aws_secret_key = {_literal(aws_secret_key)}{token})"
         )
     else:
         raise ConfigError(
             "the Snowflake stage needs SNOWFLAKE_STORAGE_INTEGRATION or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or set FHIRFLOW_SNOWFLAKE_LOAD_MODE=insert)"
         )
-    return (
-        f"create stage if not exists {RAW}.{stage} url = {_literal(url)} {auth} "
-        f"file_format = {FILE_FORMAT}"
-    )
+    location = f"url = {_literal(url)}"
+    if endpoint:
+        location = (f"url = {_literal('s3compat://' + url.removeprefix('s3://'))} "
+                    f"endpoint = {_literal(endpoint)}")
+    return f"create or replace stage {RAW}.{stage} {location} {auth} file_format = {FILE_FORMAT}"
 
 
-def copy_sql(stage: str, stage_paths: list[str]) -> str:
-    """COPY the batch's files from the stage into the session's FHIRFLOW_INCOMING table."""
+def show_stage_sql(database: str, stage: str, *, schema: str = RAW) -> str:
+    """The stage's row of SHOW STAGES (its `url` column): what `fhirflow doctor` compares."""
+    return f"show stages like {_literal(stage)} in schema {database}.{schema}"
+
+
+def copy_sql(stage: str, stage_paths: list[str], *, lines: bool = False) -> str:
+    """COPY the batch's files from the stage into the session's FHIRFLOW_INCOMING_TEXT table
+    (PARSE_TEXT parses them): each bundle as one text value, or (`lines`) each NDJSON line
+    as one, with its line number."""
     if not stage_paths or len(stage_paths) > MAX_FILES_PER_COPY:
         raise ValueError(f"COPY takes 1..{MAX_FILES_PER_COPY} files, got {len(stage_paths)}")
     files = ", ".join(_literal(p) for p in stage_paths)
-    return f"""copy into FHIRFLOW_INCOMING (FILENAME, DOC, LINE_NUMBER, CONTENT_HASH)
+    return f"""copy into FHIRFLOW_INCOMING_TEXT (FILENAME, TEXT, LINE_NUMBER)
 from (
-    select metadata$filename, $1, metadata$file_row_number, metadata$file_content_key
+    select metadata$filename, $1, metadata$file_row_number
     from @{RAW}.{stage}
 )
 files = ({files})
-file_format = (format_name = {FILE_FORMAT})
+file_format = (format_name = {LINES_FORMAT if lines else FILE_FORMAT})
 on_error = continue
 force = true"""
+
+
+def list_sql(stage: str, stage_paths: list[str], *, schema: str = RAW) -> str:
+    """LIST the stage under the longest prefix the paths share (a path is a key prefix to
+    LIST, as to COPY): after a COPY failed, which of a batch's files are still there. COPY
+    fails the whole statement on a name in FILES that the bucket no longer holds.
+
+    The stage reference is one quoted literal (the prefix comes from file names), so the
+    schema is named here rather than by `in_schema`, which leaves literals alone.
+    """
+    common = _common_prefix(stage_paths)
+    return f"list {_literal(f'@{schema}.{stage}/{common}')}"
+
+
+def _common_prefix(paths: list[str]) -> str:
+    if not paths:
+        raise ValueError("no paths")
+    first, last = min(paths), max(paths)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def missing_paths(listed: list[str], stage_paths: list[str]) -> list[str]:
+    """The stage paths that LIST did not return (its names are full URLs, or stage paths)."""
+    found = set(listed)
+    return [p for p in stage_paths
+            if p not in found and not any(name.endswith("/" + p) for name in listed)]

@@ -3,12 +3,13 @@
 One batch, in order:
 
 1. the batch's files go into a session temp table (FHIRFLOW_BATCH_FILES);
-2. the files' JSON reaches the session temp table FHIRFLOW_INCOMING, either by
+2. each file's text reaches the session temp table FHIRFLOW_INCOMING_TEXT, either by
    `COPY INTO ... FILES = (...) ON_ERROR = CONTINUE FORCE = TRUE` from the external stage
    (mode "copy", the default: the load stage hands over the objects' URLs, which must lie
-   under the stage's) or by inserting each file's text for TRY_PARSE_JSON (mode "insert": the
-   load stage hands over local copies; no stage needed; the only mode fakesnow can run). COPY's
-   per-file result rows go to FHIRFLOW_COPY_RESULT;
+   under the stage's; a file gone from the bucket is found by LIST and quarantined) or by
+   inserting it (mode "insert": the load stage hands over local copies; no stage needed; the
+   only mode fakesnow can run). COPY's per-file result rows go to FHIRFLOW_COPY_RESULT; then
+   TRY_PARSE_JSON and SHA2 turn the text into FHIRFLOW_INCOMING, in both modes alike;
 3. SQL classifies every file of the batch (bundle or NDJSON; loaded, or the reason not) and
    turns the good files' documents into candidate resources (bundle entries by FLATTEN,
    NDJSON lines as they are), each with the first entry rule it breaks;
@@ -22,8 +23,9 @@ COPY goes into a temp table rather than straight into RAW.FHIR_BUNDLES because C
 filter (no WHERE, no join): deduplication and the Bundle check need a second statement, and
 RAW must only ever see the result of the whole transaction.
 
-The SQL text is in `sql.py`, the session (connect, errors, transactions, secrets) in
-`client.py`.
+The SQL text is in `sql.py` (written against RAW; `in_schema` renames it SNOWFLAKE_SCHEMA),
+the session (connect, errors, transactions, secrets, query tags) in `client.py`, the sign-in
+method in `auth.py`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fhirflow.errors import ConfigError
+from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
     MODEL_SCHEMAS,
@@ -69,19 +71,25 @@ from fhirflow.warehouse.snowflake.sql import (
     INSERT_TEXT,
     INSERT_WATERMARK,
     LAST_WATERMARK,
+    LINES_FORMAT_DDL,
     MATCH,
     MAX_FILES_PER_COPY,
+    MAX_OBJECT_BYTES,
     MIGRATE,
     OLD_LAYOUT,
     PARSE_TEXT,
     RAW,
     RAW_COUNTS,
-    RECENT_LOADS,
     SUPERSEDE,
     copy_sql,
     count_sql,
+    in_schema,
     known_keys_sql,
+    list_sql,
+    missing_paths,
     model_relations_sql,
+    recent_loads_sql,
+    s3compat_endpoint,
     stage_sql,
     stage_url,
 )
@@ -102,6 +110,8 @@ class SnowflakeWarehouse:
         stage: str = "FHIR_BUNDLES_STAGE",
         stage_url: str | None = None,
         stage_ddl: str | Callable[[], str] | None = None,
+        query_tag: str = "fhirflow",
+        schema: str = RAW,
     ) -> None:
         if mode not in {"copy", "insert"}:
             raise ConfigError(f"FHIRFLOW_SNOWFLAKE_LOAD_MODE: use 'copy' or 'insert', not {mode!r}")
@@ -118,19 +128,25 @@ class SnowflakeWarehouse:
         # it: its credentials are checked only then, so reading (status, export-csv) works
         # without them.
         self._stage_ddl = stage_ddl
+        # A batch's statements carry "<tag> load <load_id>" (QUERY_HISTORY.QUERY_TAG).
+        self.query_tag = query_tag
+        # SNOWFLAKE_SCHEMA: the statements (sql.py) name RAW, and are renamed on their way.
+        self.schema = schema
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnowflakeWarehouse:
-        connection = client.connect(settings, schema=RAW)
+        connection = client.connect(settings, schema=settings.snowflake_schema)
 
         def stage_ddl() -> str:
-            secret = settings.aws_secret_access_key
+            secret, token = settings.aws_secret_access_key, settings.aws_session_token
             return stage_sql(
                 settings.snowflake_stage,
                 stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
                 storage_integration=settings.snowflake_storage_integration,
                 aws_key_id=settings.aws_access_key_id,
                 aws_secret_key=secret.get_secret_value() if secret else None,
+                aws_token=token.get_secret_value() if token else None,
+                endpoint=s3compat_endpoint(settings.aws_endpoint_url),
             )
 
         return cls(
@@ -140,15 +156,17 @@ class SnowflakeWarehouse:
             stage=settings.snowflake_stage,
             stage_url=stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix),
             stage_ddl=stage_ddl if settings.snowflake_load_mode == "copy" else None,
+            query_tag=settings.snowflake_query_tag,
+            schema=settings.snowflake_schema,
         )
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _execute(self, sql: str, params: Any = None) -> Any:
-        return self._client.execute(sql, params)
+        return self._client.execute(in_schema(sql, self.schema), params)
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self._client.executemany(sql, rows)
+        self._client.executemany(in_schema(sql, self.schema), rows)
 
     def close(self) -> None:
         self._client.close()
@@ -171,8 +189,10 @@ class SnowflakeWarehouse:
                     self._execute(statement)
         if self.mode == "copy":
             self._execute(FILE_FORMAT_DDL)
+            self._execute(LINES_FORMAT_DDL)
             if stage_ddl:
-                self._client.execute_secret(stage_ddl, f"cannot create stage {RAW}.{self.stage}")
+                self._client.execute_secret(in_schema(stage_ddl, self.schema),
+                                            f"cannot create stage {self.schema}.{self.stage}")
 
     def last_watermark(self) -> str | None:
         row = self._execute(LAST_WATERMARK).fetchone()
@@ -194,19 +214,42 @@ class SnowflakeWarehouse:
         rejected: list[Rejected],
         started_at: datetime,
     ) -> BatchResult:
+        with self._client.tagged(f"{self.query_tag} load {load_id}"):
+            return self._load_batch(load_id, batch, rejected=rejected, started_at=started_at)
+
+    def _load_batch(
+        self,
+        load_id: str,
+        batch: list[BatchFile],
+        *,
+        rejected: list[Rejected],
+        started_at: datetime,
+    ) -> BatchResult:
         result = BatchResult(load_id=load_id, files_seen=len(batch) + len(rejected))
+        kinds = {f.key: self._kind(f) for f in batch}
+        # A bundle larger than any value Snowflake stores, whatever FHIRFLOW_MAX_FILE_MB
+        # allows; NDJSON arrives line by line, so its size does not matter.
+        rejected = list(rejected) + [
+            Rejected(f.key, f.size, reasons.too_big(f.size, MAX_OBJECT_BYTES))
+            for f in batch if f.size > MAX_OBJECT_BYTES and kinds[f.key] != "ndjson"]
+        batch = [f for f in batch if f.size <= MAX_OBJECT_BYTES or kinds[f.key] == "ndjson"]
         # Before any statement: a file COPY cannot reach from the stage fails the batch here.
         named = [(f, self._stage_path(f)) for f in batch]
-        kinds = {f.key: self._kind(f) for f in batch}
         for statement in BATCH_TABLES:
             self._execute(statement)
         self._executemany(INSERT_BATCH_FILE, [
             (f.key, path, f.size, kinds[f.key], files.source_name(f.key)) for f, path in named])
-        rejected = list(rejected)
         if named:
             if self.mode == "copy":
-                for i in range(0, len(named), MAX_FILES_PER_COPY):
-                    self._copy([path for _, path in named[i : i + MAX_FILES_PER_COPY]])
+                by_path = {path: f for f, path in named}
+                for lines in (False, True):
+                    paths = [p for f, p in named if (kinds[f.key] == "ndjson") == lines]
+                    for i in range(0, len(paths), MAX_FILES_PER_COPY):
+                        gone = self._copy(paths[i : i + MAX_FILES_PER_COPY], lines=lines)
+                        rejected += [Rejected(by_path[p].key, by_path[p].size, reasons.GONE)
+                                     for p in gone]
+                for statement in PARSE_TEXT:
+                    self._execute(statement)
             else:
                 rejected += self._insert_texts(named, kinds)
         self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason, files.source_name(r.key))
@@ -239,11 +282,12 @@ class SnowflakeWarehouse:
             self._insert_watermark(result.watermark_row(started_at))
         return result
 
-    def _kind(self, file: BatchFile) -> str | None:
-        """Mode insert reads the file, so it tells its kind; mode copy leaves it to SQL."""
+    def _kind(self, file: BatchFile) -> str:
+        """Mode insert reads the file, so its content tells; mode copy must name COPY's
+        format before Snowflake reads it, so there the name tells (.ndjson, .jsonl, .gz)."""
         if self.mode == "insert" and file.path is not None and file.path.is_file():
             return files.kind_of(file.path, file.key).kind
-        return None
+        return "ndjson" if files.is_ndjson_name(file.key) else "bundle"
 
     def _insert_watermark(self, row: tuple[Any, ...]) -> None:
         self._execute(INSERT_WATERMARK, row)
@@ -262,8 +306,30 @@ class SnowflakeWarehouse:
             )
         return file.url.removeprefix(self.stage_url)
 
-    def _copy(self, stage_paths: list[str]) -> None:
-        cur = self._execute(copy_sql(self.stage, stage_paths))
+    def _copy(self, stage_paths: list[str], *, lines: bool = False) -> list[str]:
+        """COPY the files' text into FHIRFLOW_INCOMING_TEXT and their results into
+        FHIRFLOW_COPY_RESULT; the paths gone from the bucket are returned, not loaded.
+
+        COPY fails the whole statement on a name in FILES that no longer exists; then LIST
+        says which are gone, and the rest are copied again. (Neither can run on fakesnow,
+        which has no S3 stage: tests/test_snowflake_copy.py checks the statements as text.)
+        """
+        try:
+            cur = self._execute(copy_sql(self.stage, stage_paths, lines=lines))
+            gone: list[str] = []
+        except FhirflowError as failed:
+            try:
+                listed = self._execute(list_sql(self.stage, stage_paths,
+                                                schema=self.schema)).fetchall()
+            except FhirflowError:
+                raise failed from None
+            gone = missing_paths([str(row[0]) for row in listed], stage_paths)
+            present = [p for p in stage_paths if p not in set(gone)]
+            if not gone:
+                raise
+            if not present:
+                return gone
+            cur = self._execute(copy_sql(self.stage, present, lines=lines))
         columns = [d[0].lower() for d in cur.description or []]
         rows = []
         for values in cur.fetchall():
@@ -277,6 +343,7 @@ class SnowflakeWarehouse:
                 row.get("first_error_line"),
             ))
         self._executemany(INSERT_COPY_RESULT, rows)
+        return gone
 
     def _insert_texts(self, named: list[tuple[BatchFile, str]],
                       kinds: dict[str, str | None]) -> list[Rejected]:
@@ -300,7 +367,7 @@ class SnowflakeWarehouse:
             self._execute(statement)
         return rejected
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
-        rows = self._execute(RECENT_LOADS, (limit,)).fetchall()
+        rows = self._execute(recent_loads_sql(limit)).fetchall()
         return [
             LoadRecord(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7], r[8])
             for r in rows
@@ -324,7 +391,6 @@ class SnowflakeWarehouse:
         cur = self._execute(sql)
         names = [d[0].lower() for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
 
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
