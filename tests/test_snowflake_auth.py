@@ -122,7 +122,8 @@ def _loads_through(settings: Settings) -> None:
     warehouse = SnowflakeWarehouse.from_settings(settings)
     try:
         warehouse.create_tables()
-        assert warehouse.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0}
+        assert warehouse.raw_counts() == {"bundles": 0, "errors": 0, "loads": 0, "resources": 0,
+                                          "entry_errors": 0}
         assert warehouse.con.network_timeout is None
     finally:
         warehouse.close()

@@ -85,7 +85,8 @@ def test_the_loader_writes_into_snowflake_schema(snowflake: dict[str, Any], tmp_
         assert _rows(wh, "select count(*) from FHIR_RAW.FHIR_BUNDLES") == [(1,)]
         schemas = {r[0] for r in _rows(wh, "select schema_name from information_schema.schemata")}
         assert "RAW" not in {s.upper() for s in schemas}
-        assert wh.raw_counts() == {"bundles": 1, "errors": 0, "loads": 1}
+        assert wh.raw_counts() == {"bundles": 1, "errors": 0, "loads": 1, "resources": 1,
+                                   "entry_errors": 0}
         assert [r.load_id for r in wh.recent_loads(1)] == ["L1"]
     finally:
         wh.close()

@@ -187,7 +187,7 @@ def test_copy_and_stage_sql_text() -> None:
             "from @RAW.FHIR_BUNDLES_STAGE") in normal
     lines = " ".join(sf.copy_sql("S", ["patients/Patient.ndjson"], lines=True).split())
     assert "file_format = (format_name = RAW.FHIR_LINES)" in lines
-    assert "record_delimiter = '\n'" in sf.LINES_FORMAT_DDL
+    assert r"record_delimiter = '\n'" in sf.LINES_FORMAT_DDL
     assert "files = ('patients/a.json', 'patients/it\\'s.json')" in normal
     assert "file_format = (format_name = RAW.FHIR_TEXT)" in normal
     assert "on_error = continue" in normal and "force = true" in normal
