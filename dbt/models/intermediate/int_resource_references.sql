@@ -28,9 +28,11 @@
 } %}
 
 {%- set fields = [] -%}
-{%- for resource_type, paths in reference_fields.items() -%}
-{%- for path in paths -%}
-{%- do fields.append((resource_type, path, loop.index)) -%}
+{%- set paths = [] -%}
+{%- for resource_type, type_paths in reference_fields.items() -%}
+{%- for path in type_paths -%}
+{%- do fields.append((resource_type, path)) -%}
+{%- if path not in paths -%}{%- do paths.append(path) -%}{%- endif -%}
 {%- endfor -%}
 {%- endfor %}
 
@@ -48,37 +50,49 @@ reference_map as (
 
 ),
 
-{% for resource_type, paths in reference_fields.items() -%}
-{{ resource_type | lower }}_references as (
+-- One pass over the entries: each resource's newest version, and the text of every
+-- reference field its type has (a column per distinct path; the JSON is read only for the
+-- types that carry the path, and never held beyond this step).
+newest as (
 
-    -- One pass over the type's entries: its newest versions, every reference field.
     select
         resource_type,
         resource_id,
         {% for path in paths -%}
-        {{ json_text('resource', path ~ '.reference') }} as reference_{{ loop.index }}
+        {%- set types = [] -%}
+        {%- for resource_type, type_path in fields if type_path == path -%}
+        {%- do types.append("'" ~ resource_type ~ "'") -%}
+        {%- endfor -%}
+        case
+            when resource_type in ({{ types | join(', ') }})
+                then {{ json_text('resource', path ~ '.reference') }}
+        end as reference_{{ loop.index }}
         {%- if not loop.last %},{% endif %}
         {% endfor -%}
     from entries
-    where resource_type = '{{ resource_type }}'
+    where
+        resource_type in (
+            {% for resource_type in reference_fields -%}
+            '{{ resource_type }}'{% if not loop.last %},{% endif %}
+            {% endfor -%}
+        )
     qualify row_number() over (
-        partition by resource_id
+        partition by resource_type, resource_id
         order by _loaded_at desc, _object_key desc, entry_index desc
     ) = 1
 
 ),
 
-{% endfor -%}
-
 references_found as (
 
-    {% for resource_type, path, position in fields -%}
+    {% for resource_type, path in fields -%}
     select
         resource_type,
         resource_id,
         '{{ path }}' as reference_path,
-        reference_{{ position }} as reference
-    from {{ resource_type | lower }}_references
+        reference_{{ paths.index(path) + 1 }} as reference
+    from newest
+    where resource_type = '{{ resource_type }}'
     {% if not loop.last %}union all
     {% endif %}
     {%- endfor %}
