@@ -39,7 +39,7 @@ def test_cross_db_holds_only_dispatched_macros() -> None:
 
 def test_helpers_and_overrides_have_their_folders() -> None:
     assert {p.stem for p in (MACROS / "fhir").glob("*.sql")} == {
-        "resources_of_type", "reference_id", "local_date"}
+        "resources_of_type", "reference_id", "local_date", "snomed_semantic_tag"}
     assert {p.stem for p in (MACROS / "overrides").glob("*.sql")} == {
         "generate_schema_name", "snowflake__get_merge_sql"}
     assert not list(MACROS.glob("*.sql")), "macros belong in a folder of macros/"
@@ -51,7 +51,10 @@ def test_macros_yml_documents_every_macro_and_argument() -> None:
                   for m in yaml.safe_load(doc.read_text())["macros"]}
     defined: dict[str, list[str]] = {}
     for path in MACROS.rglob("*.sql"):
-        defined.update(_defined(path))
+        # macros/views/ is written by `fhirflow views compile` from dbt/views/*.json, which
+        # document those views; everything else is written by hand and documented here.
+        if path.parent.name != "views":
+            defined.update(_defined(path))
     assert set(documented) == set(defined)
     for name, args in defined.items():
         entry = documented[name]
