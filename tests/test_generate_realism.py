@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 
+from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 from fhirflow.generate import DEFAULT_REFERENCE_DATE, MODULE_NAMES, generate_patients, realism
 
 pytestmark = pytest.mark.slow

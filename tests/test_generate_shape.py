@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING, load_bundles, paths_by_type
 from pydantic import ValidationError
 
+from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING, load_bundles, paths_by_type
 from fhirflow.generate import generate_patients
 
 # Resource types the staging models read (MAPPING.md): every path Synthea writes for them

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 
+from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.generate import run_synthea, synthea_command
 from fhirflow.generate.synthea import ingest_output

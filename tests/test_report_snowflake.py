@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.test_report import CHARTS
 
 from fhirflow.config import Settings, load_settings
 from fhirflow.report import build_report
-from tests.test_report import CHARTS
 
 fakesnow = pytest.importorskip("fakesnow")
 pytestmark = pytest.mark.slow  # a dbt build on fakesnow: about 40 s
