@@ -31,7 +31,8 @@ def test_cross_db_holds_only_dispatched_macros() -> None:
     for name in CROSS_DB:
         path = MACROS / "cross_db" / f"{name}.sql"
         defined = _defined(path)
-        assert set(defined) == {name, f"duckdb__{name}", f"snowflake__{name}", f"default__{name}"}, path
+        assert set(defined) == {name, f"duckdb__{name}", f"snowflake__{name}",
+                                f"default__{name}"}, path
         assert f"adapter.dispatch('{name}', 'fhirflow')" in path.read_text(), path
         # Every body takes the dispatcher's arguments, in its order.
         assert len({tuple(args) for args in defined.values()}) == 1, defined

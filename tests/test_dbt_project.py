@@ -266,7 +266,8 @@ def test_incremental_rerun_keeps_one_row_per_key(built: Settings) -> None:
     try:
         before = con.execute("select count(*) from staging.stg_encounters").fetchone()[0]
         # Re-deliver every entry as if a new load brought the bundles again.
-        con.execute("update staging.base_fhir_entries set _loaded_at = _loaded_at + interval 1 hour")
+        con.execute("update staging.base_fhir_entries "
+                    "set _loaded_at = _loaded_at + interval 1 hour")
     finally:
         con.close()
     result = run_dbt(built, "build", select="tag:staging")
@@ -284,5 +285,6 @@ def test_docs_generate(built: Settings) -> None:
     target = result.target_path
     assert target is not None and (target / "catalog.json").exists()
     assert (target / "index.html").exists()
-    overview = json.loads((target / "manifest.json").read_text())["docs"]["doc.fhirflow.__overview__"]
+    docs = json.loads((target / "manifest.json").read_text())["docs"]
+    overview = docs["doc.fhirflow.__overview__"]
     assert "mart_condition_prevalence" in overview["block_contents"]
