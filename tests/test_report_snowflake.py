@@ -47,7 +47,10 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory,
         (bad / "array.json").write_bytes(b"[1, 2, 3]")
         pipeline.upload(settings, lambda _m: None, store_kind="local")
         pipeline.load(settings, lambda _m: None, store_kind="local")
-        result = pipeline.transform(settings, lambda _m: None)
+        # fakesnow runs neither the views' FILTER/TRANSFORM over VARIANT nor dbt-snowflake's
+        # unit tests (a qualified temporary table): both are checked elsewhere.
+        result = pipeline.transform(settings, lambda _m: None,
+                                    exclude="tag:views test_type:unit")
         assert result.success, result.failures
         yield settings
 
