@@ -56,7 +56,8 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     env.update(FHIRFLOW_HOME=str(home / "home"), AIRFLOW_HOME=str(home / "airflow"),
                AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__USAGE_DATA_COLLECTION__ENABLED="False",
-               AIRFLOW__COSMOS__ENABLE_TELEMETRY="False", DO_NOT_TRACK="1", AIRFLOW__CORE__UNIT_TEST_MODE="False",
+               AIRFLOW__COSMOS__ENABLE_TELEMETRY="False", DO_NOT_TRACK="1",
+               AIRFLOW__CORE__UNIT_TEST_MODE="False",
                AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
                FHIRFLOW_DBT_DOCS_DIR=str(home / "docs"), FHIRFLOW_TASK_RETRIES="0",
                FHIRFLOW_GENERATION_SCHEDULE="none", PYTHONPATH=str(REPO / "src"), **extra)

@@ -45,14 +45,16 @@ def _command(home: Path, patients: int, seed: int, workers: int, real_cli: bool)
         return [str(FHIRFLOW), "generate", "--patients", str(patients), "--seed", str(seed),
                 "--workers", str(workers)]
     code = ("from pathlib import Path; from fhirflow.generate import generate_patients; "
-            f"generate_patients(Path({str(home / 'output' / 'bundles')!r}), patients={patients}, seed={seed}, "
+            f"generate_patients(Path({str(home / 'output' / 'bundles')!r}), "
+            f"patients={patients}, seed={seed}, "
             f"workers={workers})")
     return [sys.executable, "-c", code]
 
 
 def speed(patients: int, runs: int, seed: int) -> None:
     real_cli = _cli_has_workers()
-    how = "`fhirflow generate`" if real_cli else "a fresh `python -c` generate_patients() process (CLI lacks --workers)"
+    how = ("`fhirflow generate`" if real_cli
+           else "a fresh `python -c` generate_patients() process (CLI lacks --workers)")
     print(f"whole command: {how}, {patients} patients, 10 years of history, median of {runs}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for workers in (1, 2):
@@ -65,9 +67,11 @@ def speed(patients: int, runs: int, seed: int) -> None:
                                capture_output=True, env={**os.environ, "FHIRFLOW_HOME": str(home)})
                 seconds.append(time.perf_counter() - started)
                 megabytes = sum(p.stat().st_size for p in home.rglob("*.json")) / 1e6
-            print(f"  workers={workers} run {run + 1}: {seconds[-1]:.2f} s ({patients / seconds[-1]:.1f} patients/s)")
+            print(f"  workers={workers} run {run + 1}: {seconds[-1]:.2f} s "
+                  f"({patients / seconds[-1]:.1f} patients/s)")
         median = statistics.median(seconds)
-        print(f"workers={workers}: {patients / median:.1f} patients/s, {megabytes / median:.1f} MB/s "
+        print(f"workers={workers}: {patients / median:.1f} patients/s, "
+              f"{megabytes / median:.1f} MB/s "
               f"(median {median:.2f} s, {megabytes:.0f} MB)")
     print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -77,7 +81,8 @@ def bundle_sizes(seed: int) -> None:
         result = generate_patients(Path(tmp), patients=100, seed=seed)
         sizes = [p.stat().st_size for p in result.paths if p.parent.name != "_run"]
     deciles = statistics.quantiles(sizes, n=10)
-    print(f"median bundle size {statistics.median(sizes) / 1e6:.2f} MB (p10..p90 {deciles[0] / 1e6:.2f} .. "
+    print(f"median bundle size {statistics.median(sizes) / 1e6:.2f} MB "
+          f"(p10..p90 {deciles[0] / 1e6:.2f} .. "
           f"{deciles[-1] / 1e6:.2f} MB)")
 
 
@@ -91,7 +96,8 @@ def realism_report(patients: int, seed: int) -> None:
         generate_patients(root / "2024-04", patients=patients, seed=seed, modules=older)
         report = realism.compare(realism.summarise(root / "2024-04", DEFAULT_REFERENCE_DATE),
                                  realism.summarise(SAMPLE, dt.date(2024, 4, 27)))
-        print(f"\nrealism against the shared Synthea 2024-04 run (modules of that build: {', '.join(older)})")
+        print("\nrealism against the shared Synthea 2024-04 run "
+              f"(modules of that build: {', '.join(older)})")
         print(report.format())
         generate_patients(root / "all", patients=patients, seed=seed)
         population = realism.summarise(root / "all", DEFAULT_REFERENCE_DATE)
@@ -100,7 +106,8 @@ def realism_report(patients: int, seed: int) -> None:
     print(f"\nall modules, {patients} patients, crude means against issue 16's newer-build figures")
     print(f"{'resource':28s} {'real':>8s} {'ours':>8s} {'ratio':>6s}")
     for kind, real in NEWER_BUILDS.items():
-        print(f"{kind:28s} {real:8.1f} {means.get(kind, 0.0):8.1f} {means.get(kind, 0.0) / real:6.2f}")
+        print(f"{kind:28s} {real:8.1f} {means.get(kind, 0.0):8.1f} "
+              f"{means.get(kind, 0.0) / real:6.2f}")
     print("classes: " + ", ".join(f"{code} {share:.1%}" for code, share in sorted(shares.items())))
     print("top 20 disorders: " + "; ".join(name for name, _ in population.top_disorders()))
 
@@ -110,7 +117,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=400)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--realism-patients", type=int, default=400, help="0 skips the realism report")
+    parser.add_argument("--realism-patients", type=int, default=400,
+                        help="0 skips the realism report")
     args = parser.parse_args()
     speed(args.patients, args.runs, args.seed)
     bundle_sizes(args.seed)

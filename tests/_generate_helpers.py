@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "synthea" / "synthea-2024-04" / "fhir"
-SAMPLE_MISSING = f"real Synthea sample not found at {SAMPLE_DIR} (it lives in ../shared beside the repo)"
+SAMPLE_MISSING = (f"real Synthea sample not found at {SAMPLE_DIR} "
+                  "(it lives in ../shared beside the repo)")
 
 
 def walk_paths(value: Any, prefix: str = "") -> Iterator[str]:

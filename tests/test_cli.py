@@ -197,8 +197,10 @@ def test_transform_passes_dbt_flags_through(loaded: Path) -> None:
     assert args["full_refresh"] is True
     assert {"staging_lookback_days": 3, "x": 1}.items() <= dict(args["vars"]).items()
     built = {r["unique_id"] for r in run["results"]}
+    # --exclude resource_type:test leaves out data tests; dbt's unit tests are their own type
     assert built == {"model.fhirflow.base_fhir_entries", "model.fhirflow.stg_patients",
-                     "seed.fhirflow.us_states"}
+                     "seed.fhirflow.us_states",
+                     "unit_test.fhirflow.stg_patients.stg_patients_maps_race_ethnicity_and_gender"}
     bad = cli("--home", str(loaded), "transform", "--target", "nosuch")
     assert bad.exit_code == 1 and len(error_lines(bad)) == 1, bad.stderr
     assert "nosuch" in error_lines(bad)[0]

@@ -53,8 +53,8 @@ LAYER_MODELS = {
                 "stg_observations", "stg_organizations", "stg_patients",
                 "stg_payer_transitions", "stg_payers", "stg_procedures", "stg_providers",
                 "stg_supplies"},
-    "intermediate": {"int_claims_enriched", "int_medication_reasons", "int_procedure_reasons",
-                     "int_reference_map"},
+    "intermediate": {"int_claims_enriched", "int_encounter_item_costs", "int_medication_reasons",
+                     "int_procedure_reasons", "int_reference_map", "int_resource_references"},
 }
 # Logical date of the end-to-end runs: on the grid of both the load (5 min) and the
 # transform (10 min) schedules, as the scheduler would create them.

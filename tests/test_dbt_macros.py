@@ -31,7 +31,8 @@ def test_cross_db_holds_only_dispatched_macros() -> None:
     for name in CROSS_DB:
         path = MACROS / "cross_db" / f"{name}.sql"
         defined = _defined(path)
-        assert set(defined) == {name, f"duckdb__{name}", f"snowflake__{name}", f"default__{name}"}, path
+        assert set(defined) == {name, f"duckdb__{name}", f"snowflake__{name}",
+                                f"default__{name}"}, path
         assert f"adapter.dispatch('{name}', 'fhirflow')" in path.read_text(), path
         # Every body takes the dispatcher's arguments, in its order.
         assert len({tuple(args) for args in defined.values()}) == 1, defined
@@ -39,7 +40,8 @@ def test_cross_db_holds_only_dispatched_macros() -> None:
 
 def test_helpers_and_overrides_have_their_folders() -> None:
     assert {p.stem for p in (MACROS / "fhir").glob("*.sql")} == {
-        "resources_of_type", "reference_id", "local_date", "observation_value_fields"}
+        "resources_of_type", "reference_id", "local_date", "observation_value_fields",
+        "snomed_semantic_tag"}
     assert {p.stem for p in (MACROS / "overrides").glob("*.sql")} == {
         "generate_schema_name", "snowflake__get_merge_sql"}
     assert not list(MACROS.glob("*.sql")), "macros belong in a folder of macros/"

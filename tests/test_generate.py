@@ -52,7 +52,8 @@ def test_same_files_whatever_the_number_of_workers(tmp_path: Path) -> None:
     def files(root: Path) -> dict[str, bytes]:
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.json"))}
 
-    runs = {workers: generate_patients(tmp_path / str(workers), patients=40, seed=21, workers=workers)
+    runs = {workers: generate_patients(tmp_path / str(workers), patients=40, seed=21,
+                                       workers=workers)
             for workers in (1, 2, 5)}
     assert [p.relative_to(tmp_path / "1") for p in runs[1].paths] == \
         [p.relative_to(tmp_path / "2") for p in runs[2].paths]
@@ -95,7 +96,8 @@ def test_leaving_a_module_out_removes_its_care(tmp_path: Path) -> None:
     without = _resources_of(generate_patients(tmp_path / "b", patients=30, seed=4,
                                               modules=["pregnancy", "contraceptives"]).paths)
     def codes(resources: list[dict]) -> set[str]:
-        return {r["code"]["coding"][0]["code"] for r in resources if r["resourceType"] == "Procedure"}
+        return {r["code"]["coding"][0]["code"] for r in resources
+                if r["resourceType"] == "Procedure"}
     dental_care = "225362009"
     assert dental_care in codes(with_dental) and dental_care not in codes(without)
     assert not any(r["resourceType"] == "MedicationAdministration" and "fluoride" in
@@ -103,7 +105,8 @@ def test_leaving_a_module_out_removes_its_care(tmp_path: Path) -> None:
 
 
 def _resources_of(paths: list[Path]) -> list[dict]:
-    return [e["resource"] for p in paths if p.parent.name != "_run" for e in json.loads(p.read_bytes())["entry"]]
+    return [e["resource"] for p in paths if p.parent.name != "_run"
+            for e in json.loads(p.read_bytes())["entry"]]
 
 
 def test_default_reference_date_is_fixed_not_today(tmp_path: Path) -> None:
@@ -126,7 +129,8 @@ def test_landing_layout_and_synthea_file_names(run: tuple[Path, object]) -> None
         assert patient["resourceType"] == "Patient"
         assert UUID.match(patient["id"]) and path.parent.name == patient["id"]
         official = patient["name"][0]
-        assert path.name == "_".join([*official["given"], official["family"], patient["id"]]) + ".json"
+        assert path.name == "_".join([*official["given"], official["family"],
+                                      patient["id"]]) + ".json"
         assert all(re.search(r"\d+$", n) for n in [*official["given"], official["family"]])
         assert bundle["type"] == "transaction"
         for entry in bundle["entry"]:
@@ -214,7 +218,8 @@ def test_a_believable_population(run: tuple[Path, object]) -> None:
     ext_urls = {e["url"].rsplit("/", 1)[-1] for p in patients for e in p["extension"]}
     assert {"us-core-race", "us-core-ethnicity", "us-core-birthsex", "patient-birthPlace",
             "disability-adjusted-life-years", "quality-adjusted-life-years"} <= ext_urls
-    id_types = {i["type"]["coding"][0]["code"] for p in patients for i in p["identifier"] if "type" in i}
+    id_types = {i["type"]["coding"][0]["code"]
+                for p in patients for i in p["identifier"] if "type" in i}
     assert id_types == {"MR", "SS", "DL", "PPN"}
     assert all("geolocation" in p["address"][0]["extension"][0]["url"] for p in patients)
     # wellness vitals, the BP panel with its two components
@@ -229,15 +234,18 @@ def test_a_believable_population(run: tuple[Path, object]) -> None:
     assert {i["vaccineCode"]["coding"][0]["system"] for i in by_type["Immunization"]} == {"http://hl7.org/fhir/sid/cvx"}
     conditions = {c["code"]["coding"][0]["display"] for c in by_type["Condition"]}
     chronic = {"Essential hypertension (disorder)", "Hyperlipidemia (disorder)", "Prediabetes",
-               "Asthma (disorder)", "Body mass index 30+ - obesity (finding)", "Diabetes mellitus type 2 (disorder)"}
+               "Asthma (disorder)", "Body mass index 30+ - obesity (finding)",
+               "Diabetes mellitus type 2 (disorder)"}
     assert len(conditions & chronic) >= 3, conditions
-    acute = {"Viral sinusitis (disorder)", "Acute viral pharyngitis (disorder)", "Acute bronchitis (disorder)",
+    acute = {"Viral sinusitis (disorder)", "Acute viral pharyngitis (disorder)",
+             "Acute bronchitis (disorder)",
              "Sprain of ankle", "Otitis media", "Streptococcal sore throat (disorder)"}
     assert len(conditions & acute) >= 3, conditions
     classes = {e["class"]["code"] for e in by_type["Encounter"]}
     assert {"AMB", "EMER"} <= classes
     rx = [m for m in by_type["MedicationRequest"] if "medicationCodeableConcept" in m]
-    assert rx and all(m["medicationCodeableConcept"]["coding"][0]["system"].endswith("rxnorm") for m in rx)
+    assert rx and all(m["medicationCodeableConcept"]["coding"][0]["system"].endswith("rxnorm")
+                      for m in rx)
     for plan in by_type["CarePlan"]:
         assert plan["category"][0]["coding"][0]["code"] == "assess-plan"
         assert len(plan["category"]) == 2

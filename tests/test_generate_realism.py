@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 
+from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 from fhirflow.generate import DEFAULT_REFERENCE_DATE, MODULE_NAMES, generate_patients, realism
 
 pytestmark = pytest.mark.slow
@@ -49,13 +49,16 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> realism.RealismReport:
     return found
 
 
-def test_every_common_resource_type_within_twice_the_real_run(report: realism.RealismReport) -> None:
+def test_every_common_resource_type_within_twice_the_real_run(
+        report: realism.RealismReport) -> None:
     assert len(report.within()) >= 14
-    assert not report.outside(), [(row.resource, row.real, round(row.ours, 2)) for row in report.outside()]
+    assert not report.outside(), [(row.resource, row.real,
+                                   round(row.ours, 2)) for row in report.outside()]
 
 
 @pytest.mark.parametrize("encounter_class", ["AMB", "EMER", "IMP"])
-def test_encounter_class_shares_within_twice(report: realism.RealismReport, encounter_class: str) -> None:
+def test_encounter_class_shares_within_twice(report: realism.RealismReport,
+                                             encounter_class: str) -> None:
     real, ours = report.classes_real[encounter_class], report.classes_ours.get(encounter_class, 0.0)
     assert _within_twice(ours, real), (encounter_class, real, ours)
 
@@ -79,7 +82,8 @@ def test_newer_build_modules_bring_their_volumes(tmp_path: Path) -> None:
 
 
 def _summary(gender: str, age: float, disorders: list[str]) -> realism.PatientSummary:
-    return realism.PatientSummary(gender, age, Counter({"Patient": 1}), Counter({"AMB": 1}), set(disorders))
+    return realism.PatientSummary(gender, age, Counter({"Patient": 1}), Counter({"AMB": 1}),
+                                  set(disorders))
 
 
 def test_overlap_counts_tied_disorders_only_in_the_places_left() -> None:

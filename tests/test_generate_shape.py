@@ -6,21 +6,24 @@ import json
 from pathlib import Path
 
 import pytest
-from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING, load_bundles, paths_by_type
 from pydantic import ValidationError
 
+from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING, load_bundles, paths_by_type
 from fhirflow.generate import generate_patients
 
 # Resource types the staging models read (MAPPING.md): every path Synthea writes for them
 # must be in our output too.
 STAGED_TYPES = [
-    "Patient", "Encounter", "Condition", "Observation", "MedicationRequest", "Medication", "Procedure",
-    "Immunization", "AllergyIntolerance", "CarePlan", "Device", "SupplyDelivery", "ImagingStudy", "Claim",
+    "Patient", "Encounter", "Condition", "Observation", "MedicationRequest", "Medication",
+    "Procedure",
+    "Immunization", "AllergyIntolerance", "CarePlan", "Device", "SupplyDelivery", "ImagingStudy",
+    "Claim",
     "ExplanationOfBenefit", "Organization", "Location", "Practitioner", "PractitionerRole",
 ]
 # Paths the sample has that we deliberately do not write, with the reason.
 NOT_WRITTEN = {
-    # a single US-edition encounter type (skilled nursing admission) in the sample; no staging column.
+    # a single US-edition encounter type (skilled nursing admission) in the sample;
+    # no staging column.
     "Encounter": {"type[].coding[].version"},
 }
 
@@ -64,7 +67,8 @@ def test_every_resource_validates_against_fhir_r4b(generated: Path) -> None:
             try:
                 models.get_fhir_model_class(resource["resourceType"]).model_validate(resource)
             except Exception as exc:  # noqa: BLE001 - collect every failure, report them together
-                errors.append(f"{path.name} {resource['resourceType']}/{resource['id']}: {str(exc)[:300]}")
+                errors.append(f"{path.name} {resource['resourceType']}/{resource['id']}: "
+                              f"{str(exc)[:300]}")
     assert count > 1000
     assert not errors, "\n".join(errors[:20])
 

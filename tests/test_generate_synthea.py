@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 
+from _generate_helpers import SAMPLE_DIR, SAMPLE_MISSING
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.generate import run_synthea, synthea_command
 from fhirflow.generate.synthea import ingest_output
@@ -39,7 +39,8 @@ def test_synthea_command_without_reference_date_leaves_it_to_synthea(tmp_path: P
 
 def test_missing_jar_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        run_synthea(tmp_path, jar=tmp_path / "nope.jar", patients=1, seed=1, years_of_history=1, state="Utah")
+        run_synthea(tmp_path, jar=tmp_path / "nope.jar", patients=1, seed=1, years_of_history=1,
+                    state="Utah")
     assert "\n" not in str(err.value) and "nope.jar" in str(err.value)
 
 
@@ -47,7 +48,8 @@ def test_missing_java_is_one_clear_line(tmp_path: Path) -> None:
     jar = tmp_path / "synthea.jar"
     jar.write_bytes(b"PK")
     with pytest.raises(FhirflowError) as err:
-        run_synthea(tmp_path / "landing", jar=jar, patients=1, seed=1, years_of_history=1, state="Utah",
+        run_synthea(tmp_path / "landing", jar=jar, patients=1, seed=1, years_of_history=1,
+                    state="Utah",
                     java="no-such-java-binary-here")
     assert "\n" not in str(err.value) and "no-such-java-binary-here" in str(err.value)
 
@@ -75,7 +77,8 @@ def test_run_synthea_end_to_end_with_a_stand_in_java(tmp_path: Path) -> None:
     fake.write_text(
         f"#!{sys.executable}\n"
         "import shutil, sys\n"
-        "base = [a.split('=', 1)[1] for a in sys.argv if a.startswith('--exporter.baseDirectory=')][0]\n"
+        "base = [a.split('=', 1)[1] for a in sys.argv "
+        "if a.startswith('--exporter.baseDirectory=')][0]\n"
         f"shutil.copytree({str(SAMPLE_DIR)!r}, base + '/fhir')\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
@@ -91,10 +94,12 @@ def test_run_synthea_end_to_end_with_a_stand_in_java(tmp_path: Path) -> None:
 
 def test_failing_synthea_is_one_clear_line(tmp_path: Path) -> None:
     fake = tmp_path / "failjava"
-    fake.write_text(f"#!{sys.executable}\nimport sys\nprint('boom: bad state', file=sys.stderr)\nsys.exit(3)\n")
+    fake.write_text(f"#!{sys.executable}\nimport sys\n"
+                    "print('boom: bad state', file=sys.stderr)\nsys.exit(3)\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     jar = tmp_path / "synthea.jar"
     jar.write_bytes(b"PK")
     with pytest.raises(FhirflowError, match="code 3: boom: bad state"):
-        run_synthea(tmp_path / "landing", jar=jar, patients=1, seed=1, years_of_history=1, state="X",
+        run_synthea(tmp_path / "landing", jar=jar, patients=1, seed=1, years_of_history=1,
+                    state="X",
                     java=str(fake))

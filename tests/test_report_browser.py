@@ -23,10 +23,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tests.test_report import CHARTS, build_warehouse
 
 from fhirflow.config import Settings
 from fhirflow.report import ReportResult, build_report
-from tests.test_report import CHARTS, build_warehouse
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

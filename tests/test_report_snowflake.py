@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.test_report import CHARTS
 
 from fhirflow.config import Settings, load_settings
 from fhirflow.report import build_report
-from tests.test_report import CHARTS
 
 fakesnow = pytest.importorskip("fakesnow")
 pytestmark = pytest.mark.slow  # a dbt build on fakesnow: about 40 s
@@ -47,7 +47,10 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory,
         (bad / "array.json").write_bytes(b"[1, 2, 3]")
         pipeline.upload(settings, lambda _m: None, store_kind="local")
         pipeline.load(settings, lambda _m: None, store_kind="local")
-        result = pipeline.transform(settings, lambda _m: None)
+        # fakesnow runs neither the views' FILTER/TRANSFORM over VARIANT nor dbt-snowflake's
+        # unit tests (a qualified temporary table): both are checked elsewhere.
+        result = pipeline.transform(settings, lambda _m: None,
+                                    exclude="tag:views test_type:unit")
         assert result.success, result.failures
         yield settings
 

@@ -13,8 +13,8 @@ from fhirflow import pipeline
 from fhirflow.config import load_settings
 from fhirflow.transform import summarise_run_results
 
-LINE = re.compile(r"^(\d+)/(\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP) (model|seed|test|snapshot) \S+ "
-                  r"\(\d+\.\d s\)$")
+LINE = re.compile(r"^(\d+)/(\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP) "
+                  r"(model|seed|test|unit_test|snapshot) \S+ \(\d+\.\d s\)$")
 
 
 def test_one_line_per_node_as_dbt_finishes_it(tmp_path: Path) -> None:

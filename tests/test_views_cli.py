@@ -87,7 +87,8 @@ def test_run_takes_several_inputs(tmp_path: Path, view_file: Path) -> None:
 def inputs(tmp_path: Path) -> Path:
     path = tmp_path / "patients.ndjson"
     path.write_text("\n".join(json.dumps(p) for p in
-                              [patient("a", active=True), patient("b", active=False), patient("c")]))
+                              [patient("a", active=True), patient("b", active=False),
+                               patient("c")]))
     return path
 
 
@@ -192,7 +193,8 @@ def test_suite_command_on_snowflake(tmp_path: Path, clean_env: pytest.MonkeyPatc
     suite.mkdir()
     shutil.copy(SUITE / "tests" / "logic.json", suite)
     with fakesnow_server() as conn:
-        for key, value in {"FHIRFLOW_HOME": str(tmp_path / "home"), "FHIRFLOW_WAREHOUSE": "snowflake",
+        for key, value in {"FHIRFLOW_HOME": str(tmp_path / "home"),
+                           "FHIRFLOW_WAREHOUSE": "snowflake",
                            "SNOWFLAKE_ACCOUNT": conn["account"], "SNOWFLAKE_USER": conn["user"],
                            "SNOWFLAKE_PASSWORD": conn["password"], "SNOWFLAKE_HOST": conn["host"],
                            "SNOWFLAKE_PORT": str(conn["port"]),

@@ -38,7 +38,8 @@ SNOWFLAKE_FUNCTIONS = {
     "array_cat", "array_construct", "array_construct_compact", "array_contains",
     "array_distinct", "array_prepend", "array_size", "array_to_string", "base64_decode_binary",
     "cast", "coalesce", "filter", "flatten", "get", "iff", "last_day", "left", "length", "lower",
-    "mod", "nullif", "power", "reduce", "regexp_like", "regexp_substr", "rpad", "substr", "to_array",
+    "mod", "nullif", "power", "reduce", "regexp_like", "regexp_substr", "rpad", "substr",
+    "to_array",
     "to_char", "to_date", "to_number", "to_variant", "transform", "trunc", "try_cast", "typeof",
 }
 DUCKDB_ONLY = re.compile(r"\b(list_\w+|json_extract\w*|unnest|error|lambda|flatten\(list)\b")

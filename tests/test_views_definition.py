@@ -13,7 +13,8 @@ from fhirflow.views.definition import InvalidViewError, parse_view
 BASE: dict[str, Any] = {
     "resourceType": "ViewDefinition",
     "resource": "Patient",
-    "select": [{"column": [{"name": "id", "path": "id"}, {"name": "family", "path": "name.family.first()"}]}],
+    "select": [{"column": [{"name": "id", "path": "id"},
+                           {"name": "family", "path": "name.family.first()"}]}],
 }
 
 

@@ -158,7 +158,8 @@ def test_base64_binary_as_binary() -> None:
 
 def test_collection_columns_are_lists_even_when_empty() -> None:
     rows = run([{"name": "id", "path": "id"},
-                {"name": "nicknames", "path": "name.where(use = 'nickname').given", "collection": True},
+                {"name": "nicknames", "path": "name.where(use = 'nickname').given",
+                 "collection": True},
                 {"name": "given", "path": "name.given", "collection": True}])
     assert rows == [{"id": "p1", "nicknames": [], "given": ["Ann", "Marie", "Ann"]}]
 
@@ -184,7 +185,8 @@ def test_repeat_goes_as_deep_as_its_limit_and_fails_beyond() -> None:
     engine = DuckDBEngine(con)
     engine.load([nested_items(REPEAT_DEPTH)])
     rows = list(engine.rows(compile_view(doc, "duckdb")))
-    assert [(r["link"], r["i"]) for r in rows] == [(str(n), n - 1) for n in range(1, REPEAT_DEPTH + 1)]
+    assert [(r["link"], r["i"]) for r in rows] == [(str(n), n - 1) for n in range(1,
+                                                                                  REPEAT_DEPTH + 1)]
     engine.load([nested_items(REPEAT_DEPTH + 1)])
     with pytest.raises(duckdb.Error, match=f"deeper than {REPEAT_DEPTH} levels"):
         list(engine.rows(compile_view(doc, "duckdb")))

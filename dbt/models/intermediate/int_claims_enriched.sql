@@ -39,13 +39,13 @@ reference_map as (
 diagnosis_references as (
 
     {% for i in range(1, 9) -%}
-        select
-            claim_id,
-            {{ i }} as position,
-            diagnosis_{{ i }}_condition_id as condition_id
-        from claims
-        where diagnosis_{{ i }}_condition_id is not null
-        {% if not loop.last %}union all{% endif %}
+    select
+        claim_id,
+        {{ i }} as position,
+        diagnosis_{{ i }}_condition_id as condition_id
+    from claims
+    where diagnosis_{{ i }}_condition_id is not null
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 ),
@@ -90,8 +90,8 @@ encounter_claim_diagnoses as (
     select
         claim_id,
         {% for i in range(1, 9) -%}
-            max(case when diagnosis_number = {{ i }} then code end) as diagnosis_{{ i }}
-            {%- if not loop.last %},{% endif %}
+        max(case when diagnosis_number = {{ i }} then code end) as diagnosis_{{ i }}
+        {%- if not loop.last %},{% endif %}
         {% endfor %}
     from numbered_codes
     group by claim_id
@@ -144,7 +144,7 @@ final as (
         -- A claim with no reason and no diagnosis lists its encounter's type code (Synthea).
         coalesce(own.diagnosis_1, of_encounter.diagnosis_1, encounters.code) as diagnosis_1,
         {% for i in range(2, 9) -%}
-            coalesce(own.diagnosis_{{ i }}, of_encounter.diagnosis_{{ i }}) as diagnosis_{{ i }},
+        coalesce(own.diagnosis_{{ i }}, of_encounter.diagnosis_{{ i }}) as diagnosis_{{ i }},
         {% endfor -%}
         claims._loaded_at
     from claims

@@ -26,6 +26,21 @@ encounter_history as (
 
 ),
 
+ages as (
+
+    select
+        patients.patient_id,
+        -- Deterministic: age at death, or at the last encounter for the living, never
+        -- tied to the day the model runs.
+        cast(floor({{ dbt.datediff('patients.birth_date',
+            'coalesce(patients.death_date, cast(encounter_history.last_encounter_at as date))',
+            'day') }} / 365.25) as integer) as age_years
+    from patients
+    left join encounter_history
+        on patients.patient_id = encounter_history.patient_id
+
+),
+
 final as (
 
     select
@@ -39,9 +54,7 @@ final as (
         patients.birth_date,
         patients.death_date,
         patients.death_date is not null as is_deceased,
-        floor({{ dbt.datediff('patients.birth_date',
-            'coalesce(patients.death_date, cast(encounter_history.last_encounter_at as date))',
-            'day') }} / 365.25) as age_years,
+        ages.age_years,
         patients.marital,
         patients.race,
         patients.ethnicity,
@@ -54,10 +67,21 @@ final as (
         coalesce(encounter_history.encounter_count, 0) as encounter_count,
         encounter_history.first_encounter_at,
         encounter_history.last_encounter_at,
-        patients._loaded_at
+        patients._loaded_at,
+        patients.death_date is null as is_alive,
+        case
+            when ages.age_years < 18 then '0-17'
+            when ages.age_years < 35 then '18-34'
+            when ages.age_years < 50 then '35-49'
+            when ages.age_years < 65 then '50-64'
+            when ages.age_years < 80 then '65-79'
+            when ages.age_years >= 80 then '80+'
+        end as age_band
     from patients
     left join encounter_history
         on patients.patient_id = encounter_history.patient_id
+    left join ages
+        on patients.patient_id = ages.patient_id
 
 )
 

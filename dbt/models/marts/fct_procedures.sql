@@ -15,33 +15,9 @@ reasons as (
 
 ),
 
-claims as (
-
-    select * from {{ ref('int_claims_enriched') }}
-    where claim_kind = 'encounter'
-
-),
-
-claim_items as (
-
-    select * from {{ ref('stg_claims_transactions') }}
-
-),
-
 item_costs as (
 
-    select
-        claims.encounter_id,
-        claim_items.procedure_code as code,
-        claim_items.amount
-    from claim_items
-    inner join claims
-        on claim_items.claim_id = claims.claim_id
-    where claim_items.amount is not null
-    qualify row_number() over (
-        partition by claims.encounter_id, claim_items.procedure_code
-        order by claim_items.charge_id
-    ) = 1
+    select * from {{ ref('int_encounter_item_costs') }}
 
 ),
 
@@ -57,9 +33,7 @@ final as (
         procedures.start_at,
         procedures.stop_at,
         cast(procedures.start_at as date) as start_date,
-        {{ dbt.datediff(
-            'procedures.start_at', 'procedures.stop_at', 'minute'
-        ) }} as duration_minutes,
+        procedures.duration_minutes,
         item_costs.amount as base_cost,
         reasons.reason_code,
         reasons.reason_description,

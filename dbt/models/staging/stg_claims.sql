@@ -76,8 +76,8 @@ renamed as (
         {{ to_utc_timestamp(json_text('resource', 'billablePeriod.end')) }} as service_end_at,
         {{ json_number('resource', 'total.value') }} as total,
         {% for i in range(8) -%}
-            {{ reference_id(json_text('resource', 'diagnosis[' ~ i ~ '].diagnosisReference.reference')) }}
-                as diagnosis_{{ i + 1 }}_condition_id,
+        {{ reference_id(json_text('resource', 'diagnosis[' ~ i ~ '].diagnosisReference.reference')) }}
+            as diagnosis_{{ i + 1 }}_condition_id,
         {% endfor -%}
         {{ json_text('resource', 'status') }} as status,
         _object_key,
@@ -108,7 +108,7 @@ final as (
         try_cast(explanations.submitted_text as double) as submitted_total,
         explanations.payment_amount,
         {% for i in range(8) -%}
-            renamed.diagnosis_{{ i + 1 }}_condition_id,
+        renamed.diagnosis_{{ i + 1 }}_condition_id,
         {% endfor -%}
         renamed.status,
         renamed._object_key,

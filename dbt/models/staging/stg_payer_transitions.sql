@@ -54,10 +54,11 @@ runs as (
 
     select
         *,
-        sum(is_new_run) over (
+        -- An integer, so the key reads '<patient>#1' whatever type a warehouse's sum has.
+        cast(sum(is_new_run) over (
             partition by patient_id order by service_date_at, claim_id
             rows between unbounded preceding and current row
-        ) as run_number
+        ) as integer) as run_number
     from flagged
 
 ),

@@ -36,7 +36,12 @@ renamed as (
 
 final as (
 
-    select * from renamed
+    select
+        *,
+        {{ dbt.datediff(
+            'start_at', 'stop_at', 'minute'
+        ) }} as duration_minutes
+    from renamed
 
 )
 

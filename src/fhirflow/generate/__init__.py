@@ -53,7 +53,8 @@ def _resolve_modules(modules: Collection[str] | None) -> frozenset[str]:
         return frozenset(MODULE_NAMES)
     unknown = sorted(set(modules) - set(MODULE_NAMES))
     if unknown:
-        raise ConfigError(f"unknown module {unknown[0]!r}; the simulator has: {', '.join(MODULE_NAMES)}")
+        raise ConfigError(f"unknown module {unknown[0]!r}; "
+                          f"the simulator has: {', '.join(MODULE_NAMES)}")
     return frozenset(modules)
 
 
@@ -93,7 +94,8 @@ def generate_patients(
         reference_t=epoch(ref, 12 * 3600 - geo["utc_offset"] * 3600), years=years_of_history,
         utc_offset=geo["utc_offset"], dst=geo["dst"], modules=chosen,
     )
-    chunks = list(run_chunks(arguments, patients, default_workers() if workers is None else workers, progress))
+    chunks = list(run_chunks(arguments, patients, default_workers() if workers is None else workers,
+                             progress))
     result = GenerateResult(patients=patients, files=0, bytes=0, seconds=0.0)
     for chunk in chunks:
         result.paths += chunk.paths
@@ -101,7 +103,8 @@ def generate_patients(
     if patients:
         network = build_network(state_name)
         organizations = {org.id: org for org in network.organizations}
-        clinicians = {clinician.id: clinician for org in network.organizations for clinician in org.clinicians}
+        clinicians = {clinician.id: clinician
+                      for org in network.organizations for clinician in org.clinicians}
         used_orgs = sorted({key for chunk in chunks for key in chunk.organizations})
         used_clinicians = sorted({key for chunk in chunks for key in chunk.clinicians})
         usage = merge_usage(chunks)

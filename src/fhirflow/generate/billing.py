@@ -20,14 +20,21 @@ _ADJ = "https://bluebutton.cms.gov/resources/codesystem/adjudication"
 _ADJ_VAR = "https://bluebutton.cms.gov/resources/variables/"
 _USD = "USD"
 
-_TYPES = {k: {"coding": [{"system": _CLAIM_TYPE, "code": k}]} for k in ("professional", "institutional", "pharmacy")}
-_PRIORITY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]}
-_INFO = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]}
-_MEDICAL_CARE = {"coding": [{"system": _ADJ_VAR + "line_cms_type_srvc_cd", "code": "1", "display": "Medical care"}]}
-_PRIMARY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "primary",
+_TYPES = {k: {"coding": [{"system": _CLAIM_TYPE, "code": k}]}
+          for k in ("professional", "institutional", "pharmacy")}
+_PRIORITY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                         "code": "normal"}]}
+_INFO = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory",
+                     "code": "info"}]}
+_MEDICAL_CARE = {"coding": [{"system": _ADJ_VAR + "line_cms_type_srvc_cd", "code": "1",
+                             "display": "Medical care"}]}
+_PRIMARY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole",
+                        "code": "primary",
                         "display": "Primary provider"}]}
-_PRINCIPAL = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "code": "principal"}]}]
-_SUBMITTED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "submitted",
+_PRINCIPAL = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
+                           "code": "principal"}]}]
+_SUBMITTED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication",
+                          "code": "submitted",
                           "display": "Submitted Amount"}], "text": "Submitted Amount"}
 _ADJ_CATS = {
     key: {"coding": [{"system": _ADJ, "code": _ADJ_VAR + key, "display": display}]}
@@ -101,7 +108,8 @@ def encounter_claim(rec: PatientRecord, enc: Encounter, place_display: str, no_i
         elif line.kind == "diagnosis":
             reference = {"reference": f"urn:uuid:{line.ref}"}
             diagnoses.append({"sequence": len(diagnoses) + 1, "diagnosisReference": reference})
-            eob_diag.append({"sequence": len(eob_diag) + 1, "diagnosisReference": {"reference": f"urn:uuid:{line.ref}"},
+            eob_diag.append({"sequence": len(eob_diag) + 1,
+                             "diagnosisReference": {"reference": f"urn:uuid:{line.ref}"},
                              "type": _PRINCIPAL})
             item["diagnosisSequence"] = eob_item["diagnosisSequence"] = [len(diagnoses)]
         elif line.kind == "procedure" and line.ref is not None:
@@ -123,8 +131,10 @@ def encounter_claim(rec: PatientRecord, enc: Encounter, place_display: str, no_i
         items.append(item)
         eob_items.append(eob_item)
     claim: Json = {
-        "resourceType": "Claim", "id": claim_id, "status": "active", "type": _TYPES[_claim_type(enc)],
-        "use": "claim", "patient": rec.claim_patient, "billablePeriod": {"start": start, "end": end},
+        "resourceType": "Claim", "id": claim_id, "status": "active",
+        "type": _TYPES[_claim_type(enc)],
+        "use": "claim", "patient": rec.claim_patient,
+        "billablePeriod": {"start": start, "end": end},
         "created": end, "provider": enc.org.ref, "priority": _PRIORITY, "facility": enc.org.loc_ref,
     }
     if supporting:
@@ -141,12 +151,14 @@ def encounter_claim(rec: PatientRecord, enc: Encounter, place_display: str, no_i
     _eob(rec, enc, claim_id, _claim_type(enc), eob_items, eob_diag, total, payment)
 
 
-def prescription_claim(rec: PatientRecord, enc: Encounter, request_id: str, concept: Json, cost: float,
+def prescription_claim(rec: PatientRecord, enc: Encounter, request_id: str, concept: Json,
+                       cost: float,
                        place_display: str) -> None:
     claim_id = rec.new_id()
     start, end = rec.clock.datetime(enc.start), rec.clock.datetime(enc.end)
     claim: Json = {
-        "resourceType": "Claim", "id": claim_id, "status": "active", "type": _TYPES["pharmacy"], "use": "claim",
+        "resourceType": "Claim", "id": claim_id, "status": "active", "type": _TYPES["pharmacy"],
+        "use": "claim",
         "patient": rec.subject, "billablePeriod": {"start": start, "end": end}, "created": end,
         "provider": enc.org.ref, "priority": _PRIORITY,
         "prescription": {"reference": f"urn:uuid:{request_id}"},
@@ -157,7 +169,8 @@ def prescription_claim(rec: PatientRecord, enc: Encounter, request_id: str, conc
     rec.add(claim)
     item = {"sequence": 1, "category": _MEDICAL_CARE, "productOrService": concept,
             "servicedPeriod": {"start": start, "end": end},
-            "locationCodeableConcept": _place(enc.spec["place"], place_display), "encounter": [enc.ref]}
+            "locationCodeableConcept": _place(enc.spec["place"], place_display),
+            "encounter": [enc.ref]}
     _eob(rec, enc, claim_id, "pharmacy", [item], [], cost, 0.0)
 
 
@@ -168,14 +181,17 @@ def _eob(rec: PatientRecord, enc: Encounter, claim_id: str, claim_type: str, ite
     eob: Json = {
         "resourceType": "ExplanationOfBenefit", "id": rec.new_id(),
         "contained": [
-            {"resourceType": "ServiceRequest", "id": "referral", "status": "completed", "intent": "order",
+            {"resourceType": "ServiceRequest", "id": "referral", "status": "completed",
+             "intent": "order",
              "subject": rec.subject, "requester": practitioner, "performer": [practitioner]},
-            {"resourceType": "Coverage", "id": "coverage", "status": "active", "type": {"text": enc.payer},
+            {"resourceType": "Coverage", "id": "coverage", "status": "active",
+             "type": {"text": enc.payer},
              "beneficiary": rec.subject, "payor": [{"display": enc.payer}]},
         ],
         "identifier": [
             {"system": "https://bluebutton.cms.gov/resources/variables/clm_id", "value": claim_id},
-            {"system": "https://bluebutton.cms.gov/resources/identifier/claim-group", "value": "99999999999"},
+            {"system": "https://bluebutton.cms.gov/resources/identifier/claim-group",
+             "value": "99999999999"},
         ],
         "status": "active", "type": _TYPES[claim_type], "use": "claim", "patient": rec.subject,
         "billablePeriod": {"start": created, "end": rec.clock.datetime(enc.end + 365 * 86400)},
@@ -186,7 +202,8 @@ def _eob(rec: PatientRecord, enc: Encounter, claim_id: str, claim_type: str, ite
     }
     if diagnoses:
         eob["diagnosis"] = diagnoses
-    eob["insurance"] = [{"focal": True, "coverage": {"reference": "#coverage", "display": enc.payer}}]
+    eob["insurance"] = [{"focal": True,
+                         "coverage": {"reference": "#coverage", "display": enc.payer}}]
     eob["item"] = items
     eob["total"] = [{"category": _SUBMITTED, "amount": _money(total)}]
     eob["payment"] = {"amount": _money(payment)}

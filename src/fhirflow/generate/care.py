@@ -14,17 +14,22 @@ SURVEY_PROFILE = US_CORE + "us-core-observation-survey"
 SMOKING_PROFILE = US_CORE + "us-core-smokingstatus"
 
 DOSAGE_AS_NEEDED = [{"sequence": 1, "text": "Take as needed.", "asNeededBoolean": True}]
-_ORDERED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/dose-rate-type", "code": "ordered",
+_ORDERED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/dose-rate-type",
+                        "code": "ordered",
                         "display": "Ordered"}]}
-DOSAGE_DAILY = [{"sequence": 1, "timing": {"repeat": {"frequency": 1, "period": 1.0, "periodUnit": "d"}},
-                 "asNeededBoolean": False, "doseAndRate": [{"type": _ORDERED, "doseQuantity": {"value": 1.0}}]}]
+DOSAGE_DAILY = [{"sequence": 1,
+                 "timing": {"repeat": {"frequency": 1, "period": 1.0, "periodUnit": "d"}},
+                 "asNeededBoolean": False,
+                 "doseAndRate": [{"type": _ORDERED, "doseQuantity": {"value": 1.0}}]}]
 _COMPLETE_COURSE = "Take at regular intervals. Complete the prescribed course of medication."
 DOSAGE_COURSE = [{"sequence": 1,
-                  "additionalInstruction": [{"coding": [{"system": "http://snomed.info/sct", "code": "418577003",
+                  "additionalInstruction": [{"coding": [{"system": "http://snomed.info/sct",
+                                                         "code": "418577003",
                                                          "display": _COMPLETE_COURSE}],
                                              "text": _COMPLETE_COURSE}],
                   "timing": {"repeat": {"frequency": 2, "period": 1.0, "periodUnit": "d"}},
-                  "asNeededBoolean": False, "doseAndRate": [{"type": _ORDERED, "doseQuantity": {"value": 1.0}}]}]
+                  "asNeededBoolean": False,
+                  "doseAndRate": [{"type": _ORDERED, "doseQuantity": {"value": 1.0}}]}]
 DOSAGES = {"as_needed": DOSAGE_AS_NEEDED, "course": DOSAGE_COURSE, "daily": DOSAGE_DAILY}
 
 
@@ -64,7 +69,8 @@ def wellness_vitals(life: Life, enc: Encounter, at: int) -> None:
         diastolic += shift[1] * rng.uniform(0.4, 1.0)
     components = [rec.quantity_component(bp["diastolic"], diastolic, bp["unit"]),
                   rec.quantity_component(bp["systolic"], systolic, bp["unit"])]
-    rec.observation(enc, bp["code"], "vital-signs", at, None, None, bp["profile"], components=components)
+    rec.observation(enc, bp["code"], "vital-signs", at, None, None, bp["profile"],
+                    components=components)
     vital("heart_rate", rng.uniform(60, 100) if age >= 12 else rng.uniform(80, 130))
     vital("respiratory_rate", rng.uniform(12, 18) if age >= 12 else rng.uniform(18, 30))
 
@@ -72,13 +78,15 @@ def wellness_vitals(life: Life, enc: Encounter, at: int) -> None:
 def smoking_status(life: Life, enc: Encounter, at: int) -> None:
     smoking = life.clinical["smoking"]
     status = smoking[life.smoking_status(at)]
-    life.rec.observation(enc, smoking["code"], "social-history", at, None, None, SMOKING_PROFILE, coded=status)
+    life.rec.observation(enc, smoking["code"], "social-history", at, None, None, SMOKING_PROFILE,
+                         coded=status)
 
 
 def vital_sign(life: Life, enc: Encounter, key: str, at: int, low: float, high: float) -> None:
     """One vital sign outside a wellness visit (a temperature at a sick visit, oxygen in the ER)."""
     spec = life.clinical["vitals"][key]
-    life.rec.observation(enc, spec["code"], "vital-signs", at, life.rng.uniform(low, high), spec["unit"],
+    life.rec.observation(enc, spec["code"], "vital-signs", at, life.rng.uniform(low, high),
+                         spec["unit"],
                          spec["profile"], decimals=spec["decimals"])
 
 
@@ -93,14 +101,17 @@ def lab(life: Life, enc: Encounter, panel_key: str, at: int) -> None:
         results = []
         for system, code, display, unit, low, high, decimals in panel["results"]:
             low, high = shifts.get(code, (low, high))
-            results.append(rec.observation(enc, [system, code, display], "laboratory", at, rng.uniform(low, high),
+            results.append(rec.observation(enc, [system, code, display], "laboratory", at,
+                                           rng.uniform(low, high),
                                            unit, LAB_PROFILE, decimals=decimals))
         for system, code, display, answer in panel.get("coded_results", []):
-            results.append(rec.observation(enc, [system, code, display], "laboratory", at, None, None,
+            results.append(rec.observation(enc, [system, code, display], "laboratory", at, None,
+                                           None,
                                            LAB_PROFILE, coded=answer))
     else:
         panel = life.clinical["coded_panels"][panel_key]
-        results = [rec.observation(enc, [system, code, display], "laboratory", at, None, None, LAB_PROFILE,
+        results = [rec.observation(enc, [system, code, display], "laboratory", at, None, None,
+                                   LAB_PROFILE,
                                    coded=answer)
                    for system, code, display, answer in panel["results"]]
     if len(results) == 1 and results[0]["code"]["coding"][0]["code"] == panel["code"][1]:
@@ -145,12 +156,14 @@ def prapare(life: Life, enc: Encounter, at: int) -> None:
         elif how == "address":
             components.append(rec.string_component(code, f"{person.line}, {person.city['name']}"))
         elif how == "education":
-            components.append(rec.coded_component(code, spec["education"][min(person.education, 2)]))
+            components.append(rec.coded_component(code,
+                                                  spec["education"][min(person.education, 2)]))
         elif how == "employment":
             components.append(rec.coded_component(code, spec["employment"][life.employment]))
         elif how == "insurance":
             payer = life.payer_at(at)
-            components.append(rec.coded_component(code, spec["insurance"].get(payer, spec["insurance"]["private"])))
+            answer = spec["insurance"].get(payer, spec["insurance"]["private"])
+            components.append(rec.coded_component(code, answer))
         elif how == "income":
             components.append(rec.quantity_component(code, person.income, "/a"))
     rec.observation(enc, spec["code"], "survey", at, None, None, components=components,
@@ -207,11 +220,13 @@ def immunize(life: Life, enc: Encounter, at: int, age: float) -> None:
         life.given_vaccines[code] = given
     if months >= schedule["influenza_from_months"]:
         life.rec.immunization(enc, schedule["influenza"], at, cost)
-    if age >= schedule["td_from_age"] and (life.last_td < 0 or age - life.last_td >= schedule["td_every_years"]):
+    if age >= schedule["td_from_age"] and (life.last_td < 0
+                                           or age - life.last_td >= schedule["td_every_years"]):
         if life.last_td >= 0 or life.rng.random() < 0.3:
             life.rec.immunization(enc, schedule["td"], at, cost)
         life.last_td = int(age)
-    for key, ages in (("zoster", schedule["zoster_ages"]), ("hepb_adult", schedule["hepb_adult_ages"])):
+    for key, ages in (("zoster", schedule["zoster_ages"]),
+                      ("hepb_adult", schedule["hepb_adult_ages"])):
         if int(age) in ages and life.given_vaccines.get(key, 0) < len(ages):
             life.rec.immunization(enc, schedule[key], at, cost)
             life.given_vaccines[key] = life.given_vaccines.get(key, 0) + 1
@@ -228,7 +243,8 @@ def vaccine_history(life: Life) -> None:
     age = months / 12
     if age >= schedule["td_from_age"]:
         life.last_td = int(age) - life.rng.randint(0, schedule["td_every_years"] - 1)
-    for key, ages in (("zoster", schedule["zoster_ages"]), ("hepb_adult", schedule["hepb_adult_ages"])):
+    for key, ages in (("zoster", schedule["zoster_ages"]),
+                      ("hepb_adult", schedule["hepb_adult_ages"])):
         life.given_vaccines[key] = sum(1 for due in ages if due < age)
 
 
@@ -246,10 +262,12 @@ def prescribe(life: Life, enc: Encounter, chronic: Chronic, at: int) -> None:
             round(cost * life.rng.uniform(0.9, 1.3), 2))
 
 
-def administer(life: Life, enc: Encounter, code: list[str], at: int, cost: float, reason: Json | None = None) -> None:
+def administer(life: Life, enc: Encounter, code: list[str], at: int, cost: float,
+               reason: Json | None = None) -> None:
     """A medication given during the encounter: Medication, its order and the administration."""
     medication = life.rec.medication(code)
-    life.rec.medication_request(enc, code, at, "stopped", reason, None, None, cost, medication=medication)
+    life.rec.medication_request(enc, code, at, "stopped", reason, None, None, cost,
+                                medication=medication)
     life.rec.medication_administration(enc, code, at, reason)
 
 
@@ -297,5 +315,6 @@ def allergy_care(life: Life, enc: Encounter, at: int) -> None:
                                     life.person.display(life.age(at) >= 18), reason_code=code)
         if category == "food":
             medication, cost = spec["medication"]
-            life.rec.medication_request(enc, medication, at, "active", None, code, DOSAGE_AS_NEEDED, cost)
+            life.rec.medication_request(enc, medication, at, "active", None, code, DOSAGE_AS_NEEDED,
+                                        cost)
     life.allergy_plan = []

@@ -9,23 +9,28 @@ _ASSESS_PLAN = {"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/ca
                             "code": "assess-plan"}]}
 
 
-def care_team_and_plan(rec: PatientRecord, enc: Encounter, plan_code: Code, activities: list[Code], start: int,
+def care_team_and_plan(rec: PatientRecord, enc: Encounter, plan_code: Code, activities: list[Code],
+                       start: int,
                        end: int | None, reason: Json | None, person_display: str,
                        reason_code: Code | None = None) -> tuple[Json, Json]:
-    """A CareTeam and the CarePlan it carries out; `reason` is a Condition, `reason_code` a bare code."""
+    """A CareTeam and the CarePlan it carries out; `reason` is a Condition, `reason_code` a
+    bare code."""
     period: Json = {"start": rec.clock.datetime(start)}
     if end is not None:
         period["end"] = rec.clock.datetime(end)
     team: Json = {
-        "resourceType": "CareTeam", "id": rec.new_id(), "meta": rec.meta(US_CORE + "us-core-careteam"),
+        "resourceType": "CareTeam", "id": rec.new_id(),
+        "meta": rec.meta(US_CORE + "us-core-careteam"),
         "status": "inactive" if end is not None else "active",
         "subject": rec.subject, "encounter": enc.ref, "period": period,
         "participant": [
             {"role": [rec.catalog.concept(["sct", "116154003", "Patient"])],
              "member": {"reference": rec.subject["reference"], "display": person_display}},
-            {"role": [rec.catalog.concept(["sct", "223366009", "Healthcare professional (occupation)"])],
+            {"role": [rec.catalog.concept(["sct", "223366009",
+                                           "Healthcare professional (occupation)"])],
              "member": enc.clinician.ref},
-            {"role": [rec.catalog.concept(["sct", "224891009", "Healthcare services (qualifier value)"])],
+            {"role": [rec.catalog.concept(["sct", "224891009",
+                                           "Healthcare services (qualifier value)"])],
              "member": enc.org.ref},
         ],
     }
@@ -53,7 +58,8 @@ def care_team_and_plan(rec: PatientRecord, enc: Encounter, plan_code: Code, acti
     if reason is not None:
         div += f"<br/>Care plan is meant to treat {reason['code']['text']}."
     plan: Json = {
-        "resourceType": "CarePlan", "id": rec.new_id(), "meta": rec.meta(US_CORE + "us-core-careplan"),
+        "resourceType": "CarePlan", "id": rec.new_id(),
+        "meta": rec.meta(US_CORE + "us-core-careplan"),
         "text": {"status": "generated", "div": div + "</div>"},
         "status": status, "intent": "order",
         "category": [_ASSESS_PLAN, rec.catalog.concept(plan_code)],

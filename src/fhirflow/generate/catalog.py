@@ -18,7 +18,8 @@ Json = dict[str, Any]
 @cache
 def load_data(name: str) -> Json:
     """One data file (`data/<name>.json`), parsed once per process."""
-    text = resources.files("fhirflow.generate").joinpath("data").joinpath(f"{name}.json").read_text("utf-8")
+    data = resources.files("fhirflow.generate").joinpath("data")
+    text = data.joinpath(f"{name}.json").read_text("utf-8")
     return json.loads(text)
 
 

@@ -33,8 +33,10 @@ def _dst_window(year: int, std_offset_h: int) -> tuple[int, int]:
         start, end = _nth_sunday(year, 3, 2), _nth_sunday(year, 11, 1)
     else:
         start, end = _nth_sunday(year, 4, 1), _last_sunday(year, 10)
-    start_utc = (dt.datetime.combine(start, dt.time(2)) - _EPOCH).total_seconds() - std_offset_h * 3600
-    end_utc = (dt.datetime.combine(end, dt.time(2)) - _EPOCH).total_seconds() - (std_offset_h + 1) * 3600
+    start_utc = ((dt.datetime.combine(start, dt.time(2)) - _EPOCH).total_seconds()
+                 - std_offset_h * 3600)
+    end_utc = ((dt.datetime.combine(end, dt.time(2)) - _EPOCH).total_seconds()
+               - (std_offset_h + 1) * 3600)
     return int(start_utc), int(end_utc)
 
 

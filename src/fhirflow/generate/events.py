@@ -13,9 +13,12 @@ from typing import Any, NamedTuple
 
 # Weight of each kind of event in a day (a wellness visit before a diagnosis on the same day).
 ORDER = {
-    "wellness": 0, "wellness_history": 0, "diagnose": 1, "followup": 2, "checkup": 2, "prenatal": 2, "contraceptive": 2,
-    "substance_visit": 2, "covid_vaccine": 2, "acute": 3, "injury": 3, "exacerbation": 4, "dental": 5,
-    "dental_followup": 5, "admission": 6, "snf": 6, "overdose": 6, "detox": 6, "home_health": 7, "hospice": 8,
+    "wellness": 0, "wellness_history": 0, "diagnose": 1, "followup": 2, "checkup": 2, "prenatal": 2,
+    "contraceptive": 2,
+    "substance_visit": 2, "covid_vaccine": 2, "acute": 3, "injury": 3, "exacerbation": 4,
+    "dental": 5,
+    "dental_followup": 5, "admission": 6, "snf": 6, "overdose": 6, "detox": 6, "home_health": 7,
+    "hospice": 8,
     "death": 9,
 }
 

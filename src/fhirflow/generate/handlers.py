@@ -76,7 +76,8 @@ def on_diagnose(life: Life, at: int, key: str) -> Encounter:
 def diagnose_at_wellness(life: Life, enc: Encounter, at: int) -> None:
     """Conditions found at wellness visits (Synthea's metabolic syndrome, hypertension...)."""
     for key, chronic in life.chronic.items():
-        if chronic.spec["followup"] == "wellness_diagnosis" and chronic.condition is None and chronic.active_at(at):
+        if (chronic.spec["followup"] == "wellness_diagnosis" and chronic.condition is None
+                and chronic.active_at(at)):
             record_diagnosis(life, enc, key, at)
 
 
@@ -99,13 +100,16 @@ def record_diagnosis(life: Life, enc: Encounter, key: str, at: int) -> None:
         if "imaging" in spec:
             devices.imaging_study(life.rec, enc, spec["imaging"], at + 20 * 60, rng)
         if "admission_on_onset" in spec and life.has("hospital"):
-            life.schedule(at + 3 * 3600, "admission", (spec["admission_on_onset"], chronic.condition))
-    chronic.medications = [medication for medication in spec.get("medications", []) if rng.random() < medication[1]]
+            life.schedule(at + 3 * 3600, "admission",
+                          (spec["admission_on_onset"], chronic.condition))
+    chronic.medications = [medication for medication in spec.get("medications", [])
+                           if rng.random() < medication[1]]
     if chronic.medications:
         care.prescribe(life, enc, chronic, at)
     if "careplan" in spec:
         plan = spec["careplan"]
-        careplans.care_team_and_plan(life.rec, enc, plan["code"], plan["activities"], at, ended, chronic.condition,
+        careplans.care_team_and_plan(life.rec, enc, plan["code"], plan["activities"], at, ended,
+                                     chronic.condition,
                                      life.person.display(life.age(at) >= 18))
     if "device" in spec and rng.random() < spec.get("device_probability", 1.0):
         devices.device(life.rec, spec["device"], at, rng)
@@ -146,7 +150,8 @@ def on_exacerbation(life: Life, at: int, key: str) -> Encounter | None:
     spec = chronic.spec
     if chronic.condition is None:
         return None
-    enc = life.begin(spec["exacerbation_encounter"], at, life.catalog.concept_no_text(spec["condition"]))
+    enc = life.begin(spec["exacerbation_encounter"], at,
+                     life.catalog.concept_no_text(spec["condition"]))
     care.vital_sign(life, enc, "oxygen_saturation", at, 88, 95)
     cursor = at + 10 * 60
     for name in spec.get("exacerbation_procedures", []):
@@ -154,7 +159,8 @@ def on_exacerbation(life: Life, at: int, key: str) -> Encounter | None:
     for medication in spec.get("medications", []):
         if len(medication) > 3 and medication[3] == "as_needed":
             life.rec.medication_request(enc, medication[0], at, "stopped", chronic.condition, None,
-                                        care.DOSAGE_AS_NEEDED, round(medication[2] * life.rng.uniform(0.9, 1.3), 2))
+                                        care.DOSAGE_AS_NEEDED,
+                                        round(medication[2] * life.rng.uniform(0.9, 1.3), 2))
     enc.end = max(enc.end, cursor)
     return life.finish(enc)
 
@@ -167,13 +173,15 @@ def on_acute(life: Life, at: int, spec: Json) -> Encounter:
     if spec.get("temperature"):
         care.vital_sign(life, enc, "temperature", at, 37.4, 39.6)
     for system, code, display, value in spec.get("string_results", []):
-        rec.observation(enc, [system, code, display], "laboratory", at + 30 * 60, None, None, text=value)
+        rec.observation(enc, [system, code, display], "laboratory", at + 30 * 60, None, None,
+                        text=value)
     abate = at + rng.randint(*spec["days"]) * DAY
     ended = abate if abate <= life.end else None
     for code, probability in spec.get("findings_any", []):
         if rng.random() < probability:
             rec.condition(enc, code, at, ended)
-    conditions = [rec.condition(enc, code, at, ended) for code in spec.get("conditions", [spec["condition"]])]
+    conditions = [rec.condition(enc, code, at, ended)
+                  for code in spec.get("conditions", [spec["condition"]])]
     condition = conditions[-1]
     if spec.get("kind") == "injury":
         life.flags.setdefault("injuries", {})[conditions[0]["code"]["coding"][0]["code"]] = ended
@@ -186,26 +194,31 @@ def on_acute(life: Life, at: int, spec: Json) -> Encounter:
         imaging = spec["imaging"]
         devices.imaging_study(rec, enc, imaging, cursor, rng)
         if imaging.get("procedure_too"):
-            rec.procedure(enc, imaging["procedure"], cursor, 15, imaging.get("cost", 300.0), condition)
+            rec.procedure(enc, imaging["procedure"], cursor, 15, imaging.get("cost", 300.0),
+                          condition)
     if "administered" in spec and enc.spec["class"] == "EMER":
         code, cost = spec["administered"]
         care.administer(life, enc, code, cursor, cost, condition)
     status = "stopped" if ended is not None else "active"
     for medication in spec.get("medications", []):
         if rng.random() < medication[1]:
-            dosage = care.DOSAGES.get(medication[3] if len(medication) > 3 else "daily", care.DOSAGE_DAILY)
+            dosage = care.DOSAGES.get(medication[3] if len(medication) > 3 else "daily",
+                                      care.DOSAGE_DAILY)
             rec.medication_request(enc, medication[0], at, status, condition, None, dosage,
                                    round(medication[2] * rng.uniform(0.9, 1.3), 2))
     if "careplan" in spec:
         plan = spec["careplan"]
-        careplans.care_team_and_plan(rec, enc, plan["code"], plan["activities"], at, ended, condition,
+        careplans.care_team_and_plan(rec, enc, plan["code"], plan["activities"], at, ended,
+                                     condition,
                                      life.person.display(life.age(at) >= 18))
     for index in range(spec.get("checkups", 0)):
-        life.schedule(life.daytime(at + (index + 1) * rng.randint(14, 35) * DAY), "checkup", (condition, spec, index))
+        life.schedule(life.daytime(at + (index + 1) * rng.randint(14, 35) * DAY), "checkup",
+                      (condition, spec, index))
     enc.end = max(enc.end, cursor)
     if "admission" in spec and life.has("hospital"):
         kind, bands = spec["admission"]
-        if rng.random() < next((rate for low, high, rate in bands if low <= life.age(at) <= high), 0.0):
+        if rng.random() < next((rate for low, high, rate in bands if low <= life.age(at) <= high),
+                               0.0):
             life.schedule(enc.end + 30 * 60, "admission", (kind, condition))
     return life.finish(enc)
 

@@ -26,7 +26,8 @@ EMPLOYMENT = ("full", "part", "unemployed", "not_in_labor_force")
 EMPLOYMENT_WEIGHTS = (0.6, 0.15, 0.07, 0.18)
 
 # Fraction of adult height reached at each age (years), interpolated in between.
-_CHILD_GROWTH = [(0, 0.29), (1, 0.43), (2, 0.49), (3, 0.55), (5, 0.63), (8, 0.73), (10, 0.79), (12, 0.86),
+_CHILD_GROWTH = [(0, 0.29), (1, 0.43), (2, 0.49), (3, 0.55), (5, 0.63), (8, 0.73), (10, 0.79),
+                 (12, 0.86),
                  (14, 0.93), (16, 0.98), (18, 1.0)]
 
 
@@ -41,7 +42,8 @@ class RunContext:
     catalog: Catalog
     network: Network
     clock: LocalClock
-    modules: frozenset[str] = frozenset()  # optional clinical modules that run (modules/__init__.py)
+    # optional clinical modules that run (modules/__init__.py)
+    modules: frozenset[str] = frozenset()
     usage: dict[str, Utilization] = field(default_factory=dict)
     used_orgs: dict[str, Organization] = field(default_factory=dict)
     used_clinicians: dict[str, Clinician] = field(default_factory=dict)
@@ -82,21 +84,24 @@ class Life:
         payers = load_data("payers")
         self.payers = payers
         names = [name for name, _ in payers["private"]]
-        self.private_payer = self.rng.choices(names, weights=[weight for _, weight in payers["private"]])[0]
+        weights = [weight for _, weight in payers["private"]]
+        self.private_payer = self.rng.choices(names, weights=weights)[0]
         self.uninsured = self.rng.random() < payers["uninsured_probability"]
         self.home = ctx.network.by_city[self.person.city["name"]]
         self.pcp = pick_clinician(self.rng, self.home["primary"])
         self.chronic: dict[str, Chronic] = {}
         self.sdoh_active: list[Json] = []
         self.allergy_names: list[str] = []
-        self.allergy_plan: list[tuple[list[str], str]] = []  # (substance, category) awaiting a care plan
+        # (substance, category) awaiting a care plan
+        self.allergy_plan: list[tuple[list[str], str]] = []
         self.education_recorded = False
         self.employment = self.rng.choices(EMPLOYMENT, weights=EMPLOYMENT_WEIGHTS)[0]
         self.given_vaccines: dict[str, int] = {}
         self.last_td = -1
         self.obese_recorded = False
         self.last_lab: dict[str, int] = {}
-        self.flags: dict[str, Any] = {}  # what modules remember about the person (pregnant, smoker...)
+        # what modules remember about the person (pregnant, smoker...)
+        self.flags: dict[str, Any] = {}
         self.queue = EventQueue()
         self._plan_smoking()
         self.rec: PatientRecord
@@ -177,7 +182,8 @@ class Life:
         return [chronic for chronic in self.chronic.values() if chronic.active_at(at)]
 
     def on_medication(self) -> bool:
-        return any(chronic.prescriptions and chronic.end is None for chronic in self.chronic.values())
+        return any(chronic.prescriptions and chronic.end is None
+                   for chronic in self.chronic.values())
 
     # -- encounters -------------------------------------------------------------------------
 
@@ -218,11 +224,13 @@ class Life:
         medications = [code for chronic in self.chronic.values() for code in chronic.prescriptions
                        if chronic.end is None or chronic.end > enc.start]
         text = notes.render(enc, self.ctx.clock.date(enc.start), person.given[0], age,
-                            f"{hispanic} {race} {person.gender}", smoking, enc.payer, self.allergy_names,
+                            f"{hispanic} {race} {person.gender}", smoking, enc.payer,
+                            self.allergy_names,
                             medications, active)
         notes.add_note(self.rec, enc, text)
         place = self.clinical["service_places"][enc.spec["place"]]
-        billing.encounter_claim(self.rec, enc, place, self.payers["none"], self.payers["coinsurance"])
+        billing.encounter_claim(self.rec, enc, place, self.payers["none"],
+                                self.payers["coinsurance"])
         for request_id, concept, cost in enc.prescriptions:
             billing.prescription_claim(self.rec, enc, request_id, concept, cost, place)
         return enc

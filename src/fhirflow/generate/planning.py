@@ -37,7 +37,8 @@ def wellness_interval(life: Life, at: int) -> int:
     for up_to, interval in spec["child_interval_months"]:
         if months <= up_to:
             return int(interval * YEAR / 12)
-    if spec["public_payers_yearly"] and life.payer_at(at) in [life.payers[key] for key in PUBLIC_PAYERS]:
+    if spec["public_payers_yearly"] and life.payer_at(at) in [life.payers[key]
+                                                             for key in PUBLIC_PAYERS]:
         return YEAR
     age = life.age(at)
     for up_to, interval in spec["interval_years"]:
@@ -48,7 +49,8 @@ def wellness_interval(life: Life, at: int) -> int:
 
 def _plan_wellness(life: Life) -> None:
     step = life.clinical["wellness"]["time_step_days"] * DAY
-    first_adult = life.at_age(life.rng.uniform(*life.clinical["sdoh_findings"]["history"]["first_adult_wellness_age"]))
+    history = life.clinical["sdoh_findings"]["history"]
+    first_adult = life.at_age(life.rng.uniform(*history["first_adult_wellness_age"]))
     if first_adult < life.window_start:
         # Synthea exports the old visit where lasting findings (education) were first recorded.
         life.schedule(life.daytime(first_adult), "wellness_history")
@@ -118,7 +120,8 @@ def _plan_acute(life: Life) -> None:
             if date < spec.get("from", "") or date > spec.get("until", "9999"):
                 continue
             for low, high, rate in spec["rate"]:
-                if low <= age <= high and age >= 0 and rng.random() < rate * _risk(life, spec, year_t):
+                if (low <= age <= high and age >= 0
+                        and rng.random() < rate * _risk(life, spec, year_t)):
                     at = year_t + rng.randint(0, 364) * DAY
                     if life.person.birth < at < life.end:
                         life.schedule(life.daytime(at), spec.get("kind", "acute"), spec)
@@ -145,7 +148,8 @@ def _plan_chronic(life: Life) -> None:
         if spec.get("sex") and spec["sex"] != life.person.gender:
             continue
         # A condition that others progress to (prediabetes -> diabetes) starts only that way.
-        earlier = [chronic for chronic in life.chronic.values() if chronic.spec.get("progresses_to") == spec["key"]]
+        earlier = [chronic for chronic in life.chronic.values()
+                   if chronic.spec.get("progresses_to") == spec["key"]]
         if earlier:
             before = earlier[0]
             year_t = before.onset + YEAR
@@ -192,7 +196,8 @@ def _first_onset_age(life: Life, spec: Json, age_now: int) -> int | None:
         if chance < 1.0:
             age += int(math.log(1.0 - rng.random()) / math.log1p(-chance))
         if age > band_end:
-            age = band_end + 1  # no onset in this band; the draw is memoryless, so go on at the next
+            # no onset in this band; the draw is memoryless, so go on at the next
+            age = band_end + 1
             continue
         if rng.random() * chance < rate * _risk(life, spec, life.at_age(age)):
             return age
@@ -212,7 +217,8 @@ def _incidence_band(rate: float | list[list[float]], age: int, last: int) -> tup
 
 
 def _plan_comorbidity(life: Life, spec: Json) -> None:
-    """A condition that may follow another (metabolic syndrome after diabetes), within some years."""
+    """A condition that may follow another (metabolic syndrome after diabetes), within some
+    years."""
     first = life.chronic.get(spec["comorbid_with"])
     if first is None or life.rng.random() >= spec["probability"]:
         return

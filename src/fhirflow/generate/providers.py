@@ -100,17 +100,22 @@ def build_network(state: str) -> Network:
                 CITY=city["name"].upper(), City=city["name"], FAMILY=fam.upper(), Family=fam,
                 FAMILY2=rng.choice(demo["family"]).upper(), SAINT=rng.choice(spec["saints"]),
             )
-            street = f"{rng.randint(1, 999)} {rng.choice(demo['street_names'])} {rng.choice(demo['street_suffixes'])}"
+            street = (f"{rng.randint(1, 999)} {rng.choice(demo['street_names'])} "
+                      f"{rng.choice(demo['street_suffixes'])}")
             org_id = name_uuid("organization", state, city["name"], kind)
             org = Organization(
                 id=org_id, location_id=name_uuid("location", state, city["name"], kind), name=name,
-                kind=kind, line=street, city=city["name"], state_abbr=geo["abbreviation"], zip=city["zip"],
-                phone=f"{rng.choice(geo['area_codes'])}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
+                kind=kind, line=street, city=city["name"], state_abbr=geo["abbreviation"],
+                zip=city["zip"],
+                phone=(f"{rng.choice(geo['area_codes'])}-{rng.randint(200, 999)}-"
+                       f"{rng.randint(1000, 9999)}"),
                 lat=round(city["lat"] + rng.uniform(-0.03, 0.03), 6),
                 lon=round(city["lon"] + rng.uniform(-0.03, 0.03), 6),
             )
-            org.ref = {"reference": f"Organization?identifier={SYNTHEA_SYSTEM}|{org.id}", "display": name}
-            org.loc_ref = {"reference": f"Location?identifier={SYNTHEA_SYSTEM}|{org.location_id}", "display": name}
+            org.ref = {"reference": f"Organization?identifier={SYNTHEA_SYSTEM}|{org.id}",
+                       "display": name}
+            org.loc_ref = {"reference": f"Location?identifier={SYNTHEA_SYSTEM}|{org.location_id}",
+                           "display": name}
             for i in range(rules["clinicians"]):
                 gender = rng.choice(("male", "female"))
                 npi = f"9999{rng.randint(0, 999999):06d}"
@@ -118,13 +123,16 @@ def build_network(state: str) -> Network:
                     npi = f"9999{rng.randint(0, 999999):06d}"
                 used_npis.add(npi)
                 clin = Clinician(
-                    id=name_uuid("practitioner", state, npi), role_id=name_uuid("practitioner-role", state, npi),
+                    id=name_uuid("practitioner", state, npi),
+                    role_id=name_uuid("practitioner-role", state, npi),
                     npi=npi,
-                    given=rng.choice(demo["given_male" if gender == "male" else "given_female"]) + _suffix(rng),
+                    given=(rng.choice(demo["given_male" if gender == "male" else "given_female"])
+                           + _suffix(rng)),
                     family=rng.choice(demo["family"]) + _suffix(rng), gender=gender,
                     specialty=rules["specialties"][i % len(rules["specialties"])], org=org,
                 )
-                clin.ref = {"reference": f"Practitioner?identifier={NPI_SYSTEM}|{npi}", "display": clin.display}
+                clin.ref = {"reference": f"Practitioner?identifier={NPI_SYSTEM}|{npi}",
+                            "display": clin.display}
                 org.clinicians.append(clin)
             orgs.append(org)
             by_city[city["name"]][kind] = org
@@ -144,7 +152,8 @@ def _utilization_ext(u: Utilization, full: bool) -> list[Json]:
 
 
 def _address(org: Organization) -> Json:
-    return {"line": [org.line], "city": org.city, "state": org.state_abbr, "postalCode": org.zip, "country": "US"}
+    return {"line": [org.line], "city": org.city, "state": org.state_abbr, "postalCode": org.zip,
+            "country": "US"}
 
 
 def hospital_bundle(orgs: list[Organization], usage: dict[str, Utilization],
@@ -228,7 +237,8 @@ def practitioner_bundle(clinicians: list[Clinician], usage: dict[str, Utilizatio
                 "address": [_address(c.org)],
                 "gender": c.gender,
             },
-            "request": {"method": "POST", "url": "Practitioner", "ifNoneExist": f"identifier={NPI_SYSTEM}|{c.npi}"},
+            "request": {"method": "POST", "url": "Practitioner",
+                        "ifNoneExist": f"identifier={NPI_SYSTEM}|{c.npi}"},
         })
         specialty = {"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": c.specialty,
                                  "display": names[c.specialty]}], "text": names[c.specialty]}
@@ -238,7 +248,8 @@ def practitioner_bundle(clinicians: list[Clinician], usage: dict[str, Utilizatio
                 "resourceType": "PractitionerRole", "id": c.role_id,
                 "meta": {"profile": [US_CORE + "us-core-practitionerrole"]},
                 "identifier": [{"system": SYNTHEA_SYSTEM, "value": c.role_id}],
-                "practitioner": {"identifier": {"system": NPI_SYSTEM, "value": c.npi}, "display": c.display},
+                "practitioner": {"identifier": {"system": NPI_SYSTEM, "value": c.npi},
+                                 "display": c.display},
                 "organization": {"identifier": {"system": SYNTHEA_SYSTEM, "value": c.org.id},
                                  "display": c.org.name},
                 "code": [specialty], "specialty": [specialty],

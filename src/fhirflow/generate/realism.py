@@ -75,8 +75,10 @@ def summarise_bundle(bundle: dict, reference: dt.date) -> PatientSummary:
             if is_disorder(display):
                 disorders.add(display)
     born = dt.date.fromisoformat(patient["birthDate"])
-    end = dt.date.fromisoformat(patient["deceasedDateTime"][:10]) if "deceasedDateTime" in patient else reference
-    return PatientSummary(patient["gender"], (end - born).days / 365.25, resources, classes, disorders)
+    end = (dt.date.fromisoformat(patient["deceasedDateTime"][:10])
+           if "deceasedDateTime" in patient else reference)
+    return PatientSummary(patient["gender"], (end - born).days / 365.25, resources, classes,
+                          disorders)
 
 
 def summarise(folder: Path, reference: dt.date) -> Population:
@@ -122,7 +124,8 @@ def matched(ours: Population, real: Population, years: float = 5.0, minimum: int
 
 @dataclass
 class _Weighted(PatientSummary):
-    """A stand-in: counts are averages over matched patients (fractions), disorders a weight each."""
+    """A stand-in: counts are averages over matched patients (fractions), disorders a weight
+    each."""
 
     disorders: Counter[str]  # type: ignore[assignment]
 
@@ -166,20 +169,24 @@ class RealismReport:
     top_real_all: list[tuple[str, float]] = field(default_factory=list)
 
     def within(self, factor: float = 2.0, min_real: float = 1.0) -> list[TypeRow]:
-        return [row for row in self.types if row.real >= min_real and 1 / factor <= row.ratio <= factor]
+        return [row for row in self.types
+                if row.real >= min_real and 1 / factor <= row.ratio <= factor]
 
     def outside(self, factor: float = 2.0, min_real: float = 1.0) -> list[TypeRow]:
-        return [row for row in self.types if row.real >= min_real and not 1 / factor <= row.ratio <= factor]
+        return [row for row in self.types
+                if row.real >= min_real and not 1 / factor <= row.ratio <= factor]
 
     def format(self) -> str:
         lines = [f"real patients {self.patients_real}, generated {self.patients_ours} "
                  "(standardised to the real age/sex mix; crude = all generated patients alike)",
                  "", f"{'resource':28s} {'real':>8s} {'ours':>8s} {'ratio':>6s} {'crude':>8s}"]
         for row in self.types:
-            lines.append(f"{row.resource:28s} {row.real:8.1f} {row.ours:8.1f} {row.ratio:6.2f} {row.ours_crude:8.1f}")
+            lines.append(f"{row.resource:28s} {row.real:8.1f} {row.ours:8.1f} {row.ratio:6.2f} "
+                         f"{row.ours_crude:8.1f}")
         lines += ["", f"{'class':8s} {'real':>7s} {'ours':>7s} {'crude':>7s}"]
         for code in sorted(set(self.classes_real) | set(self.classes_ours_crude)):
-            lines.append(f"{code:8s} {self.classes_real.get(code, 0):7.1%} {self.classes_ours.get(code, 0):7.1%} "
+            lines.append(f"{code:8s} {self.classes_real.get(code, 0):7.1%} "
+                         f"{self.classes_ours.get(code, 0):7.1%} "
                          f"{self.classes_ours_crude.get(code, 0):7.1%}")
         real_set = _top_set(self.top_real_all)
         lines += ["", f"top-{TOP} disorders: {self.overlap} of the real top {TOP} are among ours",
@@ -188,22 +195,27 @@ class RealismReport:
             real = self.top_real[index] if index < len(self.top_real) else ("", 0.0)
             ours = self.top_ours[index] if index < len(self.top_ours) else ("", 0.0)
             mark = "*" if ours[0] in real_set else " "
-            lines.append(f"{real[0][:42]:42s} {real[1]:4.1f}  {mark}{ours[0][:42]:42s} {ours[1]:4.1f}")
+            lines.append(f"{real[0][:42]:42s} {real[1]:4.1f}  "
+                         f"{mark}{ours[0][:42]:42s} {ours[1]:4.1f}")
         return "\n".join(lines)
 
 
 def compare(ours: Population, real: Population) -> RealismReport:
     standard = matched(ours, real)
-    real_means, ours_means, crude = real.mean_per_patient(), standard.mean_per_patient(), ours.mean_per_patient()
+    real_means, ours_means = real.mean_per_patient(), standard.mean_per_patient()
+    crude = ours.mean_per_patient()
     names = sorted(set(real_means) | set(crude), key=lambda name: -real_means.get(name, 0.0))
-    types = [TypeRow(name, real_means.get(name, 0.0), ours_means.get(name, 0.0), crude.get(name, 0.0))
+    types = [TypeRow(name, real_means.get(name, 0.0), ours_means.get(name, 0.0),
+                     crude.get(name, 0.0))
              for name in names]
     real_prevalence = _mean([Counter(p.disorders) for p in real.patients])
     return RealismReport(
         patients_real=len(real.patients), patients_ours=len(ours.patients), types=types,
         classes_real=real.class_shares(), classes_ours=standard.class_shares(),
-        classes_ours_crude=ours.class_shares(), top_real=real.top_disorders(), top_ours=standard.top_disorders(),
-        top_ours_crude=ours.top_disorders(), top_real_all=sorted(real_prevalence.items(), key=lambda kv: -kv[1]),
+        classes_ours_crude=ours.class_shares(), top_real=real.top_disorders(),
+        top_ours=standard.top_disorders(),
+        top_ours_crude=ours.top_disorders(),
+        top_real_all=sorted(real_prevalence.items(), key=lambda kv: -kv[1]),
     )
 
 
@@ -234,7 +246,8 @@ def _split_at_cut(ranked: list[tuple[str, float]]) -> tuple[set[str], set[str]]:
     if len(ranked) <= TOP:
         return {name for name, _ in ranked}, set()
     cut = ranked[TOP - 1][1]
-    return ({name for name, value in ranked if value > cut}, {name for name, value in ranked if value == cut})
+    return ({name for name, value in ranked if value > cut},
+            {name for name, value in ranked if value == cut})
 
 
 def _top_set(ranked: list[tuple[str, float]]) -> set[str]:

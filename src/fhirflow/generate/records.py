@@ -54,7 +54,8 @@ class Encounter:
     payer: str
     reason: Json | None
     entry: Json
-    location: Json | None = None  # where it happened when not at the organization (the patient's home)
+    # where it happened when not at the organization (the patient's home)
+    location: Json | None = None
     lines: list[Line] = field(default_factory=list)
     prescriptions: list[tuple[str, Json, float]] = field(default_factory=list)
     note_conditions: list[str] = field(default_factory=list)
@@ -110,7 +111,8 @@ class PatientRecord:
 
     # -- encounters ---------------------------------------------------------------------------
 
-    def begin_encounter(self, kind: str, spec: Json, start: int, org: Organization, clinician: Clinician,
+    def begin_encounter(self, kind: str, spec: Json, start: int, org: Organization,
+                        clinician: Clinician,
                         payer: str, reason: Json | None) -> Encounter:
         enc_id = self.new_id()
         # Reserve the Encounter's place now so it precedes everything that happens during it.
@@ -127,10 +129,12 @@ class PatientRecord:
         resource = enc.entry["resource"]
         resource.update({
             "meta": self.meta(US_CORE + "us-core-encounter"),
-            "identifier": [{"use": "official", "system": "https://github.com/synthetichealth/synthea",
+            "identifier": [{"use": "official",
+                            "system": "https://github.com/synthetichealth/synthea",
                             "value": enc.id}],
             "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": enc.spec["class"]},
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                      "code": enc.spec["class"]},
             "type": [self.catalog.concept(enc.spec["code"])],
             "subject": self.subject_display,
             "participant": [{
@@ -149,7 +153,8 @@ class PatientRecord:
 
     # -- clinical facts -------------------------------------------------------------------------
 
-    def condition(self, enc: Encounter, code: Code, onset: int, abatement: int | None = None) -> Json:
+    def condition(self, enc: Encounter, code: Code, onset: int,
+                  abatement: int | None = None) -> Json:
         concept = self.catalog.concept(code)
         onset_s = self.clock.datetime(onset)
         res = {
@@ -212,12 +217,14 @@ class PatientRecord:
         return {"code": self.catalog.concept(code), "valueQuantity": quantity}
 
     def coded_component(self, code: Code, answer: Code) -> Json:
-        return {"code": self.catalog.concept(code), "valueCodeableConcept": self.catalog.concept(answer)}
+        return {"code": self.catalog.concept(code),
+                "valueCodeableConcept": self.catalog.concept(answer)}
 
     def string_component(self, code: Code, text: str) -> Json:
         return {"code": self.catalog.concept(code), "valueString": text}
 
-    def diagnostic_report(self, enc: Encounter, code: Code, at: int, results: list[Json], lab: bool) -> Json:
+    def diagnostic_report(self, enc: Encounter, code: Code, at: int, results: list[Json],
+                          lab: bool) -> Json:
         res: Json = {"resourceType": "DiagnosticReport", "id": self.new_id()}
         if lab:
             res["meta"] = self.meta(US_CORE + "us-core-diagnosticreport-lab")
@@ -231,7 +238,8 @@ class PatientRecord:
         res["issued"] = self.clock.instant(at, self.millis)
         if lab:
             res["performer"] = [enc.org.ref]
-        res["result"] = [{"reference": f"urn:uuid:{r['id']}", "display": r["code"]["text"]} for r in results]
+        res["result"] = [{"reference": f"urn:uuid:{r['id']}",
+                          "display": r["code"]["text"]} for r in results]
         self.add(res)
         return res
 
@@ -242,11 +250,13 @@ class PatientRecord:
             "resourceType": "Procedure", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-procedure"),
             "status": "completed", "code": concept, "subject": self.subject, "encounter": enc.ref,
-            "performedPeriod": {"start": self.clock.datetime(start), "end": self.clock.datetime(start + minutes * 60)},
+            "performedPeriod": {"start": self.clock.datetime(start),
+                                "end": self.clock.datetime(start + minutes * 60)},
             "location": enc.org.loc_ref,
         }
         if reason is not None:
-            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
+            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}",
+                                       "display": reason["code"]["text"]}]
         self.add(res)
         enc.lines.append(Line("procedure", concept, cost, res["id"]))
         enc.note_procedures.append(code[2])
@@ -258,7 +268,8 @@ class PatientRecord:
         res = {
             "resourceType": "Immunization", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-immunization"),
-            "status": "completed", "vaccineCode": concept, "patient": self.subject, "encounter": enc.ref,
+            "status": "completed", "vaccineCode": concept, "patient": self.subject,
+            "encounter": enc.ref,
             "occurrenceDateTime": self.clock.datetime(at), "primarySource": True,
             "location": enc.org.loc_ref,
         }
@@ -267,7 +278,8 @@ class PatientRecord:
         enc.note_immunizations.append(code[2])
         return res
 
-    def medication_request(self, enc: Encounter, code: Code, at: int, status: str, reason: Json | None,
+    def medication_request(self, enc: Encounter, code: Code, at: int, status: str,
+                           reason: Json | None,
                            reason_code: Code | None, dosage: list[Json] | None, cost: float,
                            medication: Json | None = None) -> Json:
         """A prescription; with `medication` (a Medication resource) an order given on the spot."""
@@ -275,16 +287,19 @@ class PatientRecord:
             "resourceType": "MedicationRequest", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-medicationrequest"),
             "status": status, "intent": "order",
-            "category": _COMMUNITY if medication is None else _CATEGORIES[enc.spec["class"] == "IMP"],
+            "category": (_COMMUNITY if medication is None
+                         else _CATEGORIES[enc.spec["class"] == "IMP"]),
         }
         if medication is not None:
             res["medicationReference"] = {"reference": f"urn:uuid:{medication['id']}"}
         else:
             res["medicationCodeableConcept"] = self.catalog.concept(code)
-        res.update({"subject": self.subject, "encounter": enc.ref, "authoredOn": self.clock.datetime(at),
+        res.update({"subject": self.subject, "encounter": enc.ref,
+                    "authoredOn": self.clock.datetime(at),
                     "requester": enc.clinician.ref})
         if reason is not None:
-            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
+            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}",
+                                       "display": reason["code"]["text"]}]
         elif reason_code is not None:
             res["reasonCode"] = [self.catalog.concept(reason_code)]
         if dosage is not None:
@@ -296,21 +311,27 @@ class PatientRecord:
 
     def medication(self, code: Code) -> Json:
         """The Medication resource Synthea writes for a medication given during an encounter."""
-        med = {"resourceType": "Medication", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-medication"),
+        med = {"resourceType": "Medication", "id": self.new_id(),
+               "meta": self.meta(US_CORE + "us-core-medication"),
                "code": self.catalog.concept(code), "status": "active"}
         self.add(med)
         return med
 
-    def medication_administration(self, enc: Encounter, code: Code, at: int, reason: Json | None = None) -> Json:
-        res: Json = {"resourceType": "MedicationAdministration", "id": self.new_id(), "status": "completed",
-                     "medicationCodeableConcept": self.catalog.concept(code), "subject": self.subject,
+    def medication_administration(self, enc: Encounter, code: Code, at: int,
+                                  reason: Json | None = None) -> Json:
+        res: Json = {"resourceType": "MedicationAdministration", "id": self.new_id(),
+                     "status": "completed",
+                     "medicationCodeableConcept": self.catalog.concept(code),
+                     "subject": self.subject,
                      "context": enc.ref, "effectiveDateTime": self.clock.datetime(at)}
         if reason is not None:
-            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}", "display": reason["code"]["text"]}]
+            res["reasonReference"] = [{"reference": f"urn:uuid:{reason['id']}",
+                                       "display": reason["code"]["text"]}]
         self.add(res)
         return res
 
-    def allergy(self, code: Code, category: str, kind: str, at: int, reactions: list[tuple[Code, str]]) -> Json:
+    def allergy(self, code: Code, category: str, kind: str, at: int,
+                reactions: list[tuple[Code, str]]) -> Json:
         res: Json = {
             "resourceType": "AllergyIntolerance", "id": self.new_id(),
             "meta": self.meta(US_CORE + "us-core-allergyintolerance"),
@@ -319,22 +340,26 @@ class PatientRecord:
             "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
                                                "code": "confirmed"}]},
             "type": kind, "category": [category], "criticality": "low",
-            "code": self.catalog.concept(code), "patient": self.subject, "recordedDate": self.clock.datetime(at),
+            "code": self.catalog.concept(code), "patient": self.subject,
+            "recordedDate": self.clock.datetime(at),
         }
         if reactions:
-            res["reaction"] = [{"manifestation": [self.catalog.concept(m)], "severity": sev} for m, sev in reactions]
+            res["reaction"] = [{"manifestation": [self.catalog.concept(m)], "severity": sev}
+                               for m, sev in reactions]
         self.add(res)
         return res
 
     def provenance(self, recorded: int, clinician: Clinician) -> Json:
         agent = {"who": clinician.ref, "onBehalfOf": clinician.org.ref}
         res = {
-            "resourceType": "Provenance", "id": self.new_id(), "meta": self.meta(US_CORE + "us-core-provenance"),
+            "resourceType": "Provenance", "id": self.new_id(),
+            "meta": self.meta(US_CORE + "us-core-provenance"),
             "target": [{"reference": e["fullUrl"]} for e in self.entries],
             "recorded": self.clock.instant(recorded, self.millis),
             "agent": [
                 {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                                      "code": "author", "display": "Author"}], "text": "Author"}, **agent},
+                                      "code": "author", "display": "Author"}], "text": "Author"},
+                 **agent},
                 {"type": {"coding": [{"system": _US_CORE_PROVENANCE_TYPE, "code": "transmitter",
                                       "display": "Transmitter"}], "text": "Transmitter"}, **agent},
             ],
@@ -343,16 +368,23 @@ class PatientRecord:
         return res
 
 
-_STATUS = {s: {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": s}]}
+_STATUS = {s: {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                           "code": s}]}
            for s in ("active", "resolved")}
-_CONFIRMED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]}
+_CONFIRMED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                          "code": "confirmed"}]}
 _ENCOUNTER_DIAGNOSIS = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                     "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}]
-_LAB_CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB",
+                                     "code": "encounter-diagnosis",
+                                     "display": "Encounter Diagnosis"}]}]
+_LAB_CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074",
+                              "code": "LAB",
                               "display": "Laboratory"}]}]
 _MEDICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
-_COMMUNITY = [{"coding": [{"system": _MEDICATION_CATEGORY, "code": "community", "display": "Community"}],
+_COMMUNITY = [{"coding": [{"system": _MEDICATION_CATEGORY, "code": "community",
+                           "display": "Community"}],
                "text": "Community"}]
 # Given during the encounter: outpatient, or inpatient during a hospital stay (False / True).
-_CATEGORIES = {stay: [{"coding": [{"system": _MEDICATION_CATEGORY, "code": code, "display": code.title()}],
-                       "text": code.title()}] for stay, code in ((False, "outpatient"), (True, "inpatient"))}
+_CATEGORIES = {stay: [{"coding": [{"system": _MEDICATION_CATEGORY, "code": code,
+                                   "display": code.title()}],
+                       "text": code.title()}]
+               for stay, code in ((False, "outpatient"), (True, "inpatient"))}

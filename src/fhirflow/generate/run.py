@@ -41,7 +41,8 @@ class RunArguments:
     modules: frozenset[str]
 
     def context(self) -> RunContext:
-        return RunContext(seed=self.seed, state=self.state, reference_t=self.reference_t, years=self.years,
+        return RunContext(seed=self.seed, state=self.state, reference_t=self.reference_t,
+                          years=self.years,
                           catalog=Catalog(), network=build_network(self.state),
                           clock=LocalClock(self.utc_offset, self.dst), modules=self.modules)
 
@@ -99,7 +100,8 @@ def simulate_chunk(ctx: RunContext, landing_root: Path, start: int, stop: int,
     finally:
         if collecting:
             gc.enable()
-    result.usage = {key: (u.encounters, u.procedures, u.labs, u.prescriptions) for key, u in ctx.usage.items()}
+    result.usage = {key: (u.encounters, u.procedures, u.labs, u.prescriptions)
+                    for key, u in ctx.usage.items()}
     result.organizations = set(ctx.used_orgs)
     result.clinicians = set(ctx.used_clinicians)
     result.used_home = ctx.used_home
@@ -125,7 +127,8 @@ def run_chunks(arguments: RunArguments, patients: int, workers: int,
         for start, stop in chunks:
             yield simulate_chunk(ctx, arguments.landing_root, start, stop, tick)
         return
-    with multiprocessing.get_context(_start_method()).Pool(workers, _init_worker, (arguments,)) as pool:
+    with multiprocessing.get_context(_start_method()).Pool(workers, _init_worker,
+                                                           (arguments,)) as pool:
         for (start, stop), result in zip(chunks, pool.imap(_run_chunk, chunks), strict=True):
             if progress is not None:
                 progress(stop - start)

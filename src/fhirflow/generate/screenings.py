@@ -38,7 +38,8 @@ def scored_survey(life: Life, enc: Encounter, key: str, score: int, at: int) -> 
     """The survey's procedure, then its score in a DiagnosticReport; returns when it ends."""
     spec = life.clinical["surveys"][key]
     end = care.procedure(life, enc, spec["procedure"], at)
-    obs = life.rec.observation(enc, spec["score"], "survey", at, score, "{score}", SURVEY_PROFILE, decimals=0)
+    obs = life.rec.observation(enc, spec["score"], "survey", at, score, "{score}", SURVEY_PROFILE,
+                               decimals=0)
     life.rec.diagnostic_report(enc, spec["panel"], at, [obs], lab=False)
     return end
 
@@ -74,7 +75,8 @@ def screen(life: Life, enc: Encounter, at: int, age: float) -> int:
     pregnant = bool(life.flags.get("pregnant"))
     if rng.random() < spec["depression"]["probability"] and not pregnant:
         cursor = _depression(life, enc, cursor, age)
-    if rng.random() < spec["substance"]["probability"] and not pregnant and not life.flags.get("opioid_care"):
+    if (rng.random() < spec["substance"]["probability"] and not pregnant
+            and not life.flags.get("opioid_care")):
         cursor = _substance(life, enc, cursor, age)
     return cursor
 
@@ -86,7 +88,8 @@ def _has_fracture(life: Life) -> bool:
 def _anxiety(life: Life, enc: Encounter, at: int) -> int:
     spec, rng = life.clinical["screenings"]["anxiety"], life.rng
     if rng.random() < spec["has_anxiety"][life.person.gender]:
-        bounds = rng.choices([level[1] for level in spec["levels"]], weights=[level[0] for level in spec["levels"]])[0]
+        bounds = rng.choices([level[1] for level in spec["levels"]],
+                             weights=[level[0] for level in spec["levels"]])[0]
         score = _uniform(rng, bounds)
     else:
         score = _uniform(rng, spec["low"])
@@ -103,9 +106,10 @@ def _fall_risk(life: Life, enc: Encounter, at: int) -> int:
     weights = [level[0] for level in survey["levels"]]
     _, bounds, level = rng.choices(survey["levels"], weights=weights)[0]
     rec = life.rec
-    total = rec.observation(enc, survey["score"], "survey", at, _uniform(rng, bounds), "{#}", SURVEY_PROFILE,
-                            decimals=0)
-    risk = rec.observation(enc, survey["level"], "survey", at, None, None, SURVEY_PROFILE, coded=level)
+    total = rec.observation(enc, survey["score"], "survey", at, _uniform(rng, bounds), "{#}",
+                            SURVEY_PROFILE, decimals=0)
+    risk = rec.observation(enc, survey["level"], "survey", at, None, None, SURVEY_PROFILE,
+                           coded=level)
     rec.diagnostic_report(enc, survey["panel"], at, [total, risk], lab=False)
     return end
 
@@ -131,7 +135,8 @@ def _depression(life: Life, enc: Encounter, at: int, age: float) -> int:
             return cursor
         key, rate, negative = "phq9", spec["phq9_positive_adult"], spec["phq9_negative_score_adult"]
     else:
-        key, rate, negative = "phq9_teen", spec["phq9_positive_teen"], spec["phq9_negative_score_teen"]
+        key = "phq9_teen"
+        rate, negative = spec["phq9_positive_teen"], spec["phq9_negative_score_teen"]
     score = _uniform(rng, spec["phq9_positive_score"] if rng.random() < rate else negative)
     return scored_survey(life, enc, key, score, cursor)
 

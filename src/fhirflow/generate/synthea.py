@@ -69,7 +69,8 @@ def run_synthea(
                           "and pass --synthea-jar PATH (or set SYNTHEA_JAR)")
     java_path = shutil.which(java)
     if java_path is None:
-        raise FhirflowError(f"'{java}' was not found on PATH; install a Java runtime (17+) to run Synthea, "
+        raise FhirflowError(f"'{java}' was not found on PATH; "
+                            "install a Java runtime (17+) to run Synthea, "
                             "or use the built-in simulator (--engine simulator)")
     started = time.perf_counter()
     scratch_parent = Path(workdir) if workdir else None
@@ -77,8 +78,10 @@ def run_synthea(
         scratch_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="synthea-", dir=scratch_parent) as scratch:
         out = Path(scratch) / "output"
-        cmd = synthea_command(jar=jar, patients=patients, seed=seed, years_of_history=years_of_history,
-                              state=state, output_dir=out, reference_date=reference_date, java=java_path)
+        cmd = synthea_command(jar=jar, patients=patients, seed=seed,
+                              years_of_history=years_of_history,
+                              state=state, output_dir=out, reference_date=reference_date,
+                              java=java_path)
         proc = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -86,13 +89,16 @@ def run_synthea(
         return ingest_output(out, landing_root, started)
 
 
-def ingest_output(output_dir: Path, landing_root: Path, started: float | None = None) -> GenerateResult:
-    """Move a Synthea output folder (`<dir>/fhir/*.json` or `<dir>/*.json`) into the landing layout."""
+def ingest_output(output_dir: Path, landing_root: Path,
+                  started: float | None = None) -> GenerateResult:
+    """Move a Synthea output folder (`<dir>/fhir/*.json` or `<dir>/*.json`) into the landing
+    layout."""
     from fhirflow.generate import GenerateResult
 
     started = time.perf_counter() if started is None else started
     landing_root = Path(landing_root)
     ingested = ingest_synthea_output(Path(output_dir), landing_root, move=True)
     paths = sorted(p for p in landing_root.glob("*/*.json") if not p.name.startswith("."))
-    return GenerateResult(patients=len(ingested.patients), files=ingested.copied + ingested.unchanged,
+    return GenerateResult(patients=len(ingested.patients),
+                          files=ingested.copied + ingested.unchanged,
                           bytes=ingested.bytes, seconds=time.perf_counter() - started, paths=paths)

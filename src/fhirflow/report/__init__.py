@@ -90,10 +90,9 @@ def _open(settings: Settings) -> Warehouse:
     if settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
         raise FhirflowError(f"no warehouse at {settings.duckdb_path} yet; run `fhirflow run` "
                             "first")
-    # The report only reads: on Snowflake it needs no stage, so no storage integration or
-    # AWS keys, which the "copy" load mode would demand.
-    return open_warehouse(settings.model_copy(update={"snowflake_load_mode": "insert"}),
-                          read_only=True)
+    # Reading needs no stage: the Snowflake warehouse builds its stage statement only when
+    # create_tables runs, so no storage integration or AWS keys are asked for here.
+    return open_warehouse(settings, read_only=True)
 
 
 def build_report(settings: Settings, out_dir: Path | None = None, *,

@@ -30,10 +30,13 @@ def registry() -> dict[str, Module]:
     """Every optional module by name (imported here, not at import time of the package)."""
     from fhirflow.generate.modules import dental, hospital, pregnancy, substance
 
-    found = [dental.MODULE, pregnancy.CONTRACEPTIVES, pregnancy.MODULE, hospital.MODULE, hospital.HOSPICE,
-             substance.MODULE, Module("fall_risk", lambda life: None, summary="Morse fall-risk screening at wellness "
+    found = [dental.MODULE, pregnancy.CONTRACEPTIVES, pregnancy.MODULE, hospital.MODULE,
+             hospital.HOSPICE,
+             substance.MODULE,
+             Module("fall_risk", lambda life: None, summary="Morse fall-risk screening at wellness "
                                       "visits from 65 (wellness_encounters, newer Synthea builds)")]
     return {module.name: module for module in found}
 
 
-MODULE_NAMES = ("dental", "pregnancy", "contraceptives", "hospital", "hospice", "substance", "fall_risk")
+MODULE_NAMES = ("dental", "pregnancy", "contraceptives", "hospital", "hospice", "substance",
+                "fall_risk")

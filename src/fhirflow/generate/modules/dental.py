@@ -85,7 +85,8 @@ def on_dental(life: Life, at: int, reason: list[str]) -> Encounter:
     cursor = _procedure(life, enc, "education", cursor)
     enc.end = max(enc.end, cursor)
     if extracted and rng.random() < spec["dry_socket"]["probability"]:
-        life.schedule(life.daytime(cursor + rng.randint(*spec["dry_socket"]["delay_days"]) * DAY), "dental_followup")
+        life.schedule(life.daytime(cursor + rng.randint(*spec["dry_socket"]["delay_days"]) * DAY),
+                      "dental_followup")
     return life.finish(enc)
 
 
@@ -108,5 +109,7 @@ def on_dental_followup(life: Life, at: int, _: Any) -> Encounter:
     return life.finish(enc)
 
 
-MODULE = Module("dental", lambda life: None, {"dental": on_dental, "dental_followup": on_dental_followup},
-                "dental referrals at wellness visits and dental visits (dental_and_oral_examination)")
+MODULE = Module("dental", lambda life: None,
+                {"dental": on_dental, "dental_followup": on_dental_followup},
+                "dental referrals at wellness visits and dental visits "
+                "(dental_and_oral_examination)")

@@ -32,7 +32,8 @@ def plan(life: Life) -> None:
     for chronic in life.chronic.values():
         spec = chronic.spec
         stop = min(life.end, chronic.end or life.end)
-        for rate_key, kind in (("admission_annual", spec.get("admission")), ("heart_attack_annual", "heart_attack")):
+        for rate_key, kind in (("admission_annual", spec.get("admission")),
+                               ("heart_attack_annual", "heart_attack")):
             rate = spec.get(rate_key)
             year = max(life.window_start, chronic.onset + 30 * DAY)
             while rate and kind and year < stop:
@@ -44,7 +45,8 @@ def plan(life: Life) -> None:
         if rng.random() < spec.get("joint_replacement", 0.0):
             at = chronic.onset + int(rng.uniform(1, 8) * YEAR)
             if life.window_start <= at < stop and life.age(at) >= 50:
-                life.schedule(life.daytime(at), "admission", ("joint_replacement", chronic.spec["key"]))
+                life.schedule(life.daytime(at), "admission",
+                              ("joint_replacement", chronic.spec["key"]))
 
 
 def _reason(life: Life, reason: Any) -> Json | None:
@@ -94,12 +96,14 @@ def on_admission(life: Life, at: int, payload: tuple[str, Any]) -> Encounter | N
     if "history" in spec:
         rec.condition(enc, spec["history"], at + stay)
     for medication, _, cost, mode in spec.get("medications", []):
-        rec.medication_request(enc, medication, at + stay, "stopped", condition, None, care.DOSAGES[mode], cost)
+        rec.medication_request(enc, medication, at + stay, "stopped", condition, None,
+                               care.DOSAGES[mode], cost)
     enc.end = max(enc.end, at + stay, cursor)
     discharge = enc.end + 3 * 3600
     if spec.get("snf") and rng.random() < spec["snf"]:
         life.schedule(discharge, "snf", condition)
-    elif rng.random() < spec.get("home_health", load_data("hospital")["home_health"]["after_stay_from_65"]
+    elif rng.random() < spec.get("home_health",
+                                 load_data("hospital")["home_health"]["after_stay_from_65"]
                                  if life.age(at) >= 65 else 0.0):
         life.schedule(life.daytime(discharge + 2 * DAY), "home_health", (condition, None))
     return life.finish(enc)
@@ -169,7 +173,8 @@ def plan_hospice(life: Life) -> None:
     """Hospice before a death whose cause is a terminal condition."""
     if life.death is None:
         return
-    causes = sorted(life.active_chronic(life.death), key=lambda chronic: chronic.spec.get("mortality", 1.0),
+    causes = sorted(life.active_chronic(life.death),
+                    key=lambda chronic: chronic.spec.get("mortality", 1.0),
                     reverse=True)
     if not causes or life.rng.random() >= causes[0].spec.get("hospice", 0.0):
         return
@@ -184,8 +189,10 @@ def on_hospice(life: Life, at: int, key: str) -> Encounter | None:
         return None
     rng = life.rng
     enc = life.begin(spec["encounter"], at, {"coding": chronic.condition["code"]["coding"]})
-    careplans.care_team_and_plan(life.rec, enc, spec["careplan"]["code"], spec["careplan"]["activities"], at,
-                                 life.death, chronic.condition, life.person.display(life.age(at) >= 18))
+    careplans.care_team_and_plan(life.rec, enc, spec["careplan"]["code"],
+                                 spec["careplan"]["activities"], at,
+                                 life.death, chronic.condition,
+                                 life.person.display(life.age(at) >= 18))
     day = at
     while day < life.death - DAY:
         for name in spec["procedures"]:
@@ -201,11 +208,13 @@ def on_hospice(life: Life, at: int, key: str) -> Encounter | None:
 def make_virtual(life: Life, kind: str, at: int) -> bool:
     """Whether an ambulatory follow-up happens by telemedicine (VR) instead."""
     spec = load_data("hospital")["virtual"]
-    return (kind in spec["kinds"] and life.ctx.clock.date(at) >= spec["from"] and life.has("hospital")
-            and life.rng.random() < spec["share"])
+    return (kind in spec["kinds"] and life.ctx.clock.date(at) >= spec["from"]
+            and life.has("hospital") and life.rng.random() < spec["share"])
 
 
-MODULE = Module("hospital", plan, {"admission": on_admission, "snf": on_snf, "home_health": on_home_health},
-                "inpatient stays with their length, procedures and medications given, skilled nursing, home "
-                "health and virtual follow-ups")
-HOSPICE = Module("hospice", plan_hospice, {"hospice": on_hospice}, "hospice before a death from a terminal condition")
+MODULE = Module("hospital", plan,
+                {"admission": on_admission, "snf": on_snf, "home_health": on_home_health},
+                "inpatient stays with their length, procedures and medications given, "
+                "skilled nursing, home health and virtual follow-ups")
+HOSPICE = Module("hospice", plan_hospice, {"hospice": on_hospice},
+                 "hospice before a death from a terminal condition")

@@ -41,7 +41,8 @@ def plan_contraception(life: Life) -> None:
         old_enough = life.age(at) >= spec["sterilization_from_age"]
         methods = [m for m in spec["methods"] if m[0] != "sterilization" or old_enough]
         method = rng.choices([m[0] for m in methods], weights=[m[1] for m in methods])[0]
-        end = until if method == "sterilization" else min(until, at + int(rng.uniform(*spec["years"]) * YEAR))
+        end = (until if method == "sterilization"
+               else min(until, at + int(rng.uniform(*spec["years"]) * YEAR)))
         periods.append((at, end, method))
         if end > life.window_start:
             _schedule_method(life, method, max(at, life.window_start - YEAR), end)
@@ -91,7 +92,8 @@ def on_contraceptive(life: Life, at: int, payload: tuple[str, str]) -> Encounter
     cursor = at + 5 * 60
     if method == "pill":
         pill, cost = life.flags.setdefault("pill", rng.choice(spec["pills"]))
-        rec.medication_request(enc, pill, at, "active" if action == "start" else "stopped", None, spec["reason"],
+        rec.medication_request(enc, pill, at, "active" if action == "start" else "stopped", None,
+                               spec["reason"],
                                care.DOSAGE_DAILY, cost)
     elif method == "injection":
         drug, cost = spec["injection_drug"]
@@ -118,7 +120,8 @@ def on_contraceptive(life: Life, at: int, payload: tuple[str, str]) -> Encounter
 
 def _tubal_ligation(life: Life, at: int) -> Encounter:
     spec = load_data("pregnancy")["contraception"]
-    enc = life.begin("surgical_admission", at, life.catalog.concept_no_text(spec["sterilization_requested"]))
+    enc = life.begin("surgical_admission", at,
+                     life.catalog.concept_no_text(spec["sterilization_requested"]))
     requested = life.flags.pop("sterilization_requested", None)
     cursor = _procedure(life, enc, "tubal_ligation", at, requested)
     cursor = _procedure(life, enc, "postoperative_care", cursor, requested)
@@ -154,7 +157,8 @@ def _plan_pregnancy(life: Life, conception: int) -> int:
     """The visits of one pregnancy; returns when the next one could start."""
     spec = load_data("pregnancy")
     rng = life.rng
-    outcome = rng.choices([o[0] for o in spec["outcomes"]], weights=[o[1] for o in spec["outcomes"]])[0]
+    outcome = rng.choices([o[0] for o in spec["outcomes"]],
+                          weights=[o[1] for o in spec["outcomes"]])[0]
     state: dict[str, Any] = {"outcome": outcome}
     week = lambda weeks: life.daytime(conception + int(weeks * WEEK))  # noqa: E731 - a local shorthand
     life.schedule(week(rng.uniform(*spec["initial_week"])), "prenatal", ("initial", 0, state))
@@ -162,14 +166,16 @@ def _plan_pregnancy(life: Life, conception: int) -> int:
         life.schedule(week(rng.uniform(10, 12)), "prenatal", ("miscarriage", 11, state))
         return conception + int(0.5 * YEAR)
     if outcome == "termination":
-        life.schedule(week(rng.uniform(*spec["termination"]["week"]) + 1), "prenatal", ("termination", 10, state))
+        life.schedule(week(rng.uniform(*spec["termination"]["week"]) + 1), "prenatal",
+                      ("termination", 10, state))
         return conception + int(0.5 * YEAR)
     birth = rng.uniform(*spec["birth_week"])
     for visit in spec["visit_weeks"]:
         if visit < birth:
             life.schedule(week(visit), "prenatal", ("visit", visit, state))
     life.schedule(week(birth), "prenatal", ("birth", int(birth), state))
-    life.schedule(week(birth + rng.uniform(*spec["postnatal"]["weeks"])), "prenatal", ("postnatal", 0, state))
+    life.schedule(week(birth + rng.uniform(*spec["postnatal"]["weeks"])), "prenatal",
+                  ("postnatal", 0, state))
     return conception + int(1.8 * YEAR)
 
 
@@ -196,7 +202,8 @@ def on_prenatal(life: Life, at: int, payload: tuple[str, int, dict[str, Any]]) -
             rec.condition(enc, anemia, at)
         if rng.random() < spec["careplan"]["probability"]:
             plan = spec["careplan"]
-            state["plan"] = careplans.care_team_and_plan(rec, enc, plan["code"], plan["activities"], at, None,
+            state["plan"] = careplans.care_team_and_plan(rec, enc, plan["code"], plan["activities"],
+                                                         at, None,
                                                          pregnancy, life.person.display(True))
         enc.end = max(enc.end, cursor)
         return life.finish(enc)

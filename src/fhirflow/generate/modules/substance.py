@@ -29,7 +29,8 @@ def plan(life: Life) -> None:
             break
     if onset is None or onset >= life.end:
         return
-    spec_as_chronic = {"key": "opioid_dependence", "condition": dependence["condition"], "followup": "problem",
+    spec_as_chronic = {"key": "opioid_dependence", "condition": dependence["condition"],
+                       "followup": "problem",
                        "mortality": dependence["mortality"]}
     life.chronic["opioid_dependence"] = Chronic(spec_as_chronic, onset)
     life.flags["opioid_care"] = True
@@ -57,7 +58,8 @@ def on_visit(life: Life, at: int, _: Any) -> Encounter | None:
     enc = life.begin("problem", at, {"coding": condition["code"]["coding"]})
     code, probability, cost = load_data("substance")["medication"]
     if life.rng.random() < probability:
-        life.rec.medication_request(enc, code, at, "stopped", condition, None, care.DOSAGE_DAILY, cost)
+        life.rec.medication_request(enc, code, at, "stopped", condition, None, care.DOSAGE_DAILY,
+                                    cost)
     return life.finish(enc)
 
 
@@ -68,7 +70,8 @@ def on_detox(life: Life, at: int, _: Any) -> Encounter | None:
     spec = load_data("substance")["detox"]
     enc = life.begin(spec["encounter"], at, {"coding": condition["code"]["coding"]})
     pain = life.clinical["vitals"]["pain"]
-    life.rec.observation(enc, pain["code"], "vital-signs", at, life.rng.randint(0, 6), pain["unit"], pain["profile"],
+    life.rec.observation(enc, pain["code"], "vital-signs", at, life.rng.randint(0, 6), pain["unit"],
+                         pain["profile"],
                          decimals=0)
     enc.end = max(enc.end, at + life.rng.randint(*spec["los_days"]) * DAY)
     return life.finish(enc)
@@ -88,5 +91,6 @@ def on_overdose(life: Life, at: int, _: Any) -> Encounter | None:
     return enc
 
 
-MODULE = Module("substance", plan, {"substance_visit": on_visit, "detox": on_detox, "overdose": on_overdose},
+MODULE = Module("substance", plan,
+                {"substance_visit": on_visit, "detox": on_detox, "overdose": on_overdose},
                 "opioid dependence: problem visits, detoxification stays and overdoses")
