@@ -53,7 +53,10 @@ bench: $(VENV)/.test-installed
 # DAGs on the embedded defaults, as a demo that does not hurt: its state under
 # ./airflow-home (Airflow's own, and FHIRFLOW_HOME=./airflow-home/fhirflow, never ./data),
 # one patient of 3 years every 30 s, landed files removed 6 minutes after upload, and the
-# Asset-driven transform (a new patient reaches the marts in about a minute). Every
+# Asset-driven transform (a new patient reaches the marts in about a minute). Cosmos's cache
+# (dbt's partial-parse file per task group) lives in AIRFLOW_HOME too, not in /tmp/cosmos,
+# which every Airflow of this machine would share: a file written against another
+# deployment's warehouse makes dbt parse the project from scratch. Every
 # FHIRFLOW_* below can be overridden from the environment. Local only: it binds 127.0.0.1
 # and every local user is an admin (no login). DAGs start unpaused. The components are
 # started one by one rather than with `airflow standalone`, which also starts the
@@ -67,6 +70,7 @@ AIRFLOW_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__USAGE_DATA_COLLECTION__ENABLED=False \
 	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+	AIRFLOW__COSMOS__CACHE_DIR="$(AIRFLOW_HOME)/cosmos" \
 	DO_NOT_TRACK=1 \
 	AIRFLOW__CORE__EXECUTOR=LocalExecutor \
 	AIRFLOW__CORE__PARALLELISM=8 \

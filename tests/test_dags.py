@@ -75,6 +75,8 @@ def airflow_env(root: Path, **extra: str) -> dict[str, str]:
         # Airflow, Cosmos and dbt send usage statistics unless told not to
         AIRFLOW__USAGE_DATA_COLLECTION__ENABLED="False",
         AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
+        # this test's own Cosmos cache: /tmp/cosmos is shared by every Airflow on the machine
+        AIRFLOW__COSMOS__CACHE_DIR=str(root / "airflow" / "cosmos"),
         DO_NOT_TRACK="1",
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
@@ -313,6 +315,18 @@ def test_marts_fill_after_a_first_transform_on_an_empty_warehouse(tmp_path: Path
     assert patients == found["landed_patients"] > 0
 
 
+def test_a_group_starts_from_the_newest_partial_parse_of_the_dag(tmp_path: Path) -> None:
+    """Cosmos caches dbt's partial_parse.msgpack per task group; the check before each
+    producer hands its group the newest one of the DAG, so a first run parses the project
+    once rather than once per layer, and never replaces a newer file of its own."""
+    found = run_script("share", tmp_path, timeout=300)
+    assert found["first"] is None  # nothing cached yet: dbt parses from scratch
+    assert found["after_staging"] == "staging"  # intermediate starts from staging's parse
+    assert found["copied"] == "staging-bytes"
+    assert found["own_newer"] is None  # marts' own file is newer: kept
+    assert found["kept"] == "marts-bytes"
+
+
 # --- the subprocess side ---------------------------------------------------------------------
 
 
@@ -445,6 +459,35 @@ def _e2e(out: Path) -> None:
     }, indent=1, default=str))
 
 
+def _share(out: Path) -> None:
+    import time
+
+    from cosmos import cache
+    from cosmos.dbt.project import get_partial_parse_path
+
+    from fhirflow.orchestration.dbt_groups import share_partial_parse
+
+    def cached(layer: str) -> Path:
+        return get_partial_parse_path(
+            cache._obtain_cache_dir_path(f"dbt_transform_fhir__dbt_run_{layer}"))
+
+    def which(copied: Path | None) -> str | None:
+        return copied.parent.parent.name.rsplit("_", 1)[-1] if copied else None
+
+    first = share_partial_parse("dbt_transform_fhir", "staging")
+    cached("staging").write_text("staging-bytes")
+    # Cosmos caches the manifest beside the partial parse, and copies both
+    (cached("staging").parent / "manifest.json").write_text("{}")
+    after = share_partial_parse("dbt_transform_fhir", "intermediate")
+    time.sleep(0.05)
+    cached("marts").write_text("marts-bytes")
+    own_newer = share_partial_parse("dbt_transform_fhir", "marts")
+    out.write_text(json.dumps({
+        "first": which(first), "after_staging": which(after),
+        "copied": cached("intermediate").read_text(), "own_newer": which(own_newer),
+        "kept": cached("marts").read_text()}))
+
+
 if __name__ == "__main__":
     mode, target = sys.argv[1], Path(sys.argv[2])
-    {"structure": _structure, "e2e": _e2e}[mode](target)
+    {"structure": _structure, "e2e": _e2e, "share": _share}[mode](target)

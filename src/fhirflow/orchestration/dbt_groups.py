@@ -48,9 +48,35 @@ def group_id(layer: str) -> str:
     return f"dbt_run_{layer}"
 
 
-def check_layer(layer: str) -> dict[str, Any]:
+def share_partial_parse(dag_id: str, layer: str) -> Path | None:
+    """Hand this group's Cosmos cache the newest partial-parse file of the DAG's groups.
+
+    Cosmos keeps dbt's partial_parse.msgpack per task group, so on a first run (or after the
+    project changed) each layer's producer would parse the whole project again although the
+    group before it has just done so with the same profile and variables. dbt still checks
+    the file (profile, variables, file hashes) and parses from scratch when it does not fit,
+    so a wrong one costs a full parse, never a wrong build. Returns the file copied, if any.
+    """
+    from cosmos import cache
+    from cosmos.dbt.project import get_partial_parse_path
+
+    def cache_dir(name: str) -> Path:
+        return cache._obtain_cache_dir_path(f"{dag_id.replace('.', '___')}__{group_id(name)}")
+
+    mine = get_partial_parse_path(cache_dir(layer))
+    found = [f for f in (get_partial_parse_path(cache_dir(o)) for o in LAYERS if o != layer)
+             if f.is_file()]
+    newest = max(found, key=lambda f: f.stat().st_mtime, default=None)
+    if newest is None or (mine.is_file() and mine.stat().st_mtime >= newest.stat().st_mtime):
+        return None
+    cache._update_partial_parse_cache(newest, cache_dir(layer))
+    return newest
+
+
+def check_layer(layer: str, dag_id: str | None = None) -> dict[str, Any]:
     """The group's first task: refuse a build that would mix loads, write the ledger ahead,
-    and clear the previous run's results so the parse task reads only this run's."""
+    and clear the previous run's results so the parse task reads only this run's; then let
+    the producer start from the newest partial parse of the DAG (`share_partial_parse`)."""
     from fhirflow import pipeline
     from fhirflow.transform.checked import begin_layer_build
 
@@ -65,6 +91,9 @@ def check_layer(layer: str) -> dict[str, Any]:
         planned = begin_layer_build(settings, layer, raw_load=pipeline.raw_load(settings))
         log.info("%s: %d models to build from RAW load %s", layer, len(planned.predicted),
                  planned.raw_load)
+        shared = share_partial_parse(dag_id, layer) if dag_id else None
+        if shared is not None:
+            log.info("%s: dbt starts from the partial parse of %s", layer, shared)
         return {"layer": layer, "raw_load": planned.raw_load, "models": len(planned.predicted)}
 
 
@@ -162,8 +191,8 @@ def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
     @task(task_id="check_consistency", pool=ds.warehouse_pool, task_group=group,
           doc_md=f"Refuses the {layer} build when it would read a layer built from another "
                  "load (or whose last build failed); writes the load ledger ahead.")
-    def check_consistency() -> dict[str, Any]:
-        return check_layer(layer)
+    def check_consistency(dag: Any = None) -> dict[str, Any]:  # Airflow passes the DAG in
+        return check_layer(layer, dag.dag_id if dag is not None else None)
 
     check = check_consistency()
     check >> producer
