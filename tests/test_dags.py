@@ -327,6 +327,19 @@ def test_a_group_starts_from_the_newest_partial_parse_of_the_dag(tmp_path: Path)
     assert found["kept"] == "marts-bytes"
 
 
+def test_later_layers_build_from_the_load_their_run_started_with(tmp_path: Path) -> None:
+    """A load that lands while a transform run is between staging and intermediate (the
+    load DAG runs every 15 s under `make airflow`) must not refuse the run: intermediate is
+    checked against the load this run's staging was built from. Without a run to pin it to,
+    the check still refuses a staging layer behind RAW's newest load."""
+    found = run_script("pin", tmp_path, timeout=900)
+    assert found["loads"][0] != found["loads"][1]
+    assert found["pinned"] == {"layer": "intermediate", "raw_load": found["loads"][0],
+                               "models": found["pinned"]["models"]}
+    assert found["pinned"]["models"] > 0
+    assert found["unpinned"].startswith("InconsistentBuild: refusing to build: staging is behind")
+
+
 # --- the subprocess side ---------------------------------------------------------------------
 
 
@@ -488,6 +501,29 @@ def _share(out: Path) -> None:
         "kept": cached("marts").read_text()}))
 
 
+def _pin(out: Path) -> None:
+    from fhirflow import pipeline
+    from fhirflow.config import load_settings
+    from fhirflow.orchestration.dbt_groups import check_layer
+
+    settings = load_settings()
+    loads = []
+    for seed in (5, 6):
+        pipeline.generate(settings, pipeline.GenerateOptions(2, seed, 2, workers=1))
+        pipeline.upload(settings)
+        pipeline.load(settings)
+        loads.append(pipeline.raw_load(settings))
+        if seed == 5:  # the run's staging build, before the second load lands
+            assert pipeline.transform(settings, layer="staging").success
+    pinned = check_layer("intermediate", run_load=loads[0])
+    try:
+        check_layer("intermediate")
+        unpinned = "built"
+    except Exception as exc:  # noqa: BLE001 - the refusal is what is reported
+        unpinned = f"{type(exc).__name__}: {exc}"
+    out.write_text(json.dumps({"loads": loads, "pinned": pinned, "unpinned": unpinned}))
+
+
 if __name__ == "__main__":
     mode, target = sys.argv[1], Path(sys.argv[2])
-    {"structure": _structure, "e2e": _e2e, "share": _share}[mode](target)
+    {"structure": _structure, "e2e": _e2e, "share": _share, "pin": _pin}[mode](target)

@@ -8,8 +8,9 @@ layer in this process with dbt's threads, and every model task (`<model>.run`) a
 state, log and timing while the run costs one dbt invocation per layer. A model task that is
 retried or cleared runs its model alone (Cosmos's fallback). Cosmos renders the groups from
 the shared manifest (`fhirflow.transform.manifest`; parsed again only when the project
-changed) and every task copies it beside dbt's partial-parse file, so nothing parses the
-project from scratch. The profile comes from the Airflow connections through Cosmos's
+changed), and each group's check hands Cosmos's partial-parse cache of the group the newest
+file of the DAG (`share_partial_parse`), so dbt parses the project once per change rather
+than once per layer. The profile comes from the Airflow connections through Cosmos's
 profile mappings (`orchestration.profiles`).
 
 fhirflow's checks wrap each producer: before dbt starts it refuses a build that would mix
@@ -73,10 +74,20 @@ def share_partial_parse(dag_id: str, layer: str) -> Path | None:
     return newest
 
 
-def check_layer(layer: str, dag_id: str | None = None) -> dict[str, Any]:
+def check_layer(layer: str, dag_id: str | None = None, *,
+                run_load: str | None = None) -> dict[str, Any]:
     """The group's first task: refuse a build that would mix loads, write the ledger ahead,
     and clear the previous run's results so the parse task reads only this run's; then let
-    the producer start from the newest partial parse of the DAG (`share_partial_parse`)."""
+    the producer start from the newest partial parse of the DAG (`share_partial_parse`).
+
+    `run_load`: the RAW load this DAG run's staging check planned. The later layers are
+    checked against it, not against RAW's newest load: the load DAG keeps loading while
+    the transform runs (every 15 s under `make airflow`), and a load landing between
+    staging and intermediate (which reads RAW through base_fhir_entries too) would
+    otherwise refuse every run, its retries included, so the marts would never move. A run
+    is then as consistent as one `dbt build` from the CLI, which reads RAW as it goes too;
+    a staging layer that failed or is older than the run's load is still refused.
+    """
     from fhirflow import pipeline
     from fhirflow.transform.checked import begin_layer_build
 
@@ -88,7 +99,8 @@ def check_layer(layer: str, dag_id: str | None = None) -> dict[str, Any]:
                 f"load writes {settings.duckdb_path}; make the connection's host FHIRFLOW_HOME's "
                 "warehouse.duckdb, or drop the connection")
         (dbt_target_path(settings) / "run_results.json").unlink(missing_ok=True)
-        planned = begin_layer_build(settings, layer, raw_load=pipeline.raw_load(settings))
+        planned = begin_layer_build(settings, layer,
+                                    raw_load=run_load or pipeline.raw_load(settings))
         log.info("%s: %d models to build from RAW load %s", layer, len(planned.predicted),
                  planned.raw_load)
         shared = share_partial_parse(dag_id, layer) if dag_id else None
@@ -191,8 +203,13 @@ def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
     @task(task_id="check_consistency", pool=ds.warehouse_pool, task_group=group,
           doc_md=f"Refuses the {layer} build when it would read a layer built from another "
                  "load (or whose last build failed); writes the load ledger ahead.")
-    def check_consistency(dag: Any = None) -> dict[str, Any]:  # Airflow passes the DAG in
-        return check_layer(layer, dag.dag_id if dag is not None else None)
+    def check_consistency(dag: Any = None, ti: Any = None) -> dict[str, Any]:
+        # Airflow passes the DAG and the task instance in. The later layers build from the
+        # load this run's staging check planned (see check_layer).
+        planned = (ti.xcom_pull(task_ids=f"{group_id(LAYERS[0])}.check_consistency")
+                   if ti is not None and layer != LAYERS[0] else None)
+        return check_layer(layer, dag.dag_id if dag is not None else None,
+                           run_load=(planned or {}).get("raw_load"))
 
     check = check_consistency()
     check >> producer
