@@ -25,7 +25,10 @@ profile comes from the Airflow connections through Cosmos's profile mappings
 
 Either way a layer refuses, before dbt starts, to build over an upstream layer that is
 behind (built from an older load, or failed), so marts never mix loads, and records what
-each model now reflects (what `fhirflow status` reports as the marts' freshness). Each
+each model now reflects (what `fhirflow status` reports as the marts' freshness). With
+per-model tasks, intermediate and marts are checked against the RAW load this run's staging
+was built from, so a load that lands while the run is under way (the load DAG keeps
+running) does not refuse the rest of the run; the next run picks it up. Each
 `parse_*_results` logs per layer the models that succeeded, failed and were skipped and the
 seconds per model from `run_results.json` (in `$FHIRFLOW_HOME/state/dbt/target/`), and fails
 the run when one failed. `dbt_test` runs the tests no layer ran (with per-model tasks: RAW's
