@@ -148,8 +148,8 @@ LINES_FORMAT_DDL = FILE_FORMAT_DDL.replace(FILE_FORMAT, LINES_FORMAT).replace(
 
 # Session temp tables (unqualified: temp tables live in the session's current schema).
 BATCH_TABLES: tuple[str, ...] = (
-    # KIND: bundle or ndjson when the loader read the file (mode insert); NULL in mode copy,
-    # where COPY's rows tell (more than one document: NDJSON).
+    # KIND: bundle or ndjson, by content when the loader read the file (mode insert), by
+    # name in mode copy (COPY's file format is chosen before Snowflake reads the file).
     "create or replace temporary table FHIRFLOW_BATCH_FILES "
     "(OBJECT_KEY varchar, STAGE_PATH varchar, FILE_SIZE number(38, 0), KIND varchar, "
     "SOURCE_NAME varchar)",
