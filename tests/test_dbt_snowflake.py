@@ -122,7 +122,7 @@ def _normalised(value: Any) -> Any:
 
 # Staging models whose columns come through json_array_lookup (FLATTEN + MIN_BY on
 # Snowflake, list_filter on DuckDB) or flatten_json_array, and a few plain ones; then every
-# mart, whose dispatched macros (date spine, ISO week parts, keyword column) differ too.
+# mart, whose dispatched macros (date spine, ISO week parts) differ too.
 COMPARED = [
     *(f"staging.{m}" for m in (
         "stg_patients", "stg_claims", "stg_careplans", "stg_providers", "stg_organizations",
