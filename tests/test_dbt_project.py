@@ -197,8 +197,9 @@ def test_unresolved_references_are_counted_and_warned_about(
     built: Settings, tmp_path: Path
 ) -> None:
     scratch = _scratch_copy(built, tmp_path / "scratch")
-    # As if the run's practitionerInformation bundle had never been loaded.
-    _rows(scratch, "delete from staging.base_fhir_entries where resource_type = 'Practitioner'")
+    # As if the run's practitionerInformation bundle had never been loaded (base_fhir_entries
+    # is a view over RAW.FHIR_RESOURCES).
+    _rows(scratch, "delete from raw.fhir_resources where resource_type = 'Practitioner'")
     result = run_dbt(scratch, "build",
                      select="int_reference_map int_resource_references dq_reference_integrity")
     assert result.success, result.failures  # a warning, not a failure
