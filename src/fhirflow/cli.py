@@ -34,7 +34,7 @@ from rich.table import Table
 
 from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
-from fhirflow.doctor_cli import doctor as doctor_command
+from fhirflow.doctor.cli import doctor as doctor_command
 from fhirflow.errors import FhirflowError, first_line
 from fhirflow.pipeline import plural
 from fhirflow.report.cli import report as report_command
