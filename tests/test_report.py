@@ -140,8 +140,8 @@ def test_readings_follow_the_data(built: Settings, tmp_path: Path) -> None:
         f"1 entry of 1 file quarantined in {many(loads, 'load')} while the rest")
     assert "resource without id" in result.readings["entries"]
     text = result.path.read_text()
-    assert re.search(r"<td>raw/[^<]*-no-id\.json</td><td>entry 0</td><td>Patient</td>"
-                     r"<td>resource without id</td>", text)
+    assert re.search(r"<td>raw/[^<]*-no-id\.json</td><td class=\"nowrap\">entry 0</td>"
+                     r"<td>Patient</td><td>resource without id</td>", text)
 
     # Every reading is on the page as it was computed (escaped once).
     for key, reading in result.readings.items():
@@ -287,6 +287,37 @@ def test_references_without_their_targets_are_counted(tmp_path: Path,
     # The patient references all resolve, within their threshold.
     assert re.search(r"<td>Encounter\.subject</td><td class=\"num\">[0-9,]+</td><td class="
                      r"\"num\">0</td><td class=\"num\">0</td><td>yes</td>", text)
+
+    # Completeness: dq_completeness's counts, gaps listed first. Synthea leaves no key empty,
+    # so two rows of the model are given nulls here (one over its threshold, one within).
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:
+        con.execute("update marts.dq_completeness set null_count = 3, is_within_threshold = "
+                    "false where dq_key = 'stg_encounters.patient_id'")
+        con.execute("update marts.dq_completeness set null_count = 1 "
+                    "where dq_key = 'stg_claims.payer_name'")
+        (claims,) = con.execute("select row_count from marts.dq_completeness "
+                                "where dq_key = 'stg_claims.payer_name'").fetchone()
+        (keys, empty_keys, empty) = con.execute(
+            "select count(*), count(*) filter (where row_count = 0), "
+            "count(distinct model_name) filter (where row_count = 0) "
+            "from marts.dq_completeness").fetchone()
+    finally:
+        con.close()
+    result = build_report(settings, tmp_path / "out2")
+    reading = result.readings["completeness"]
+    share = 100 * 3 / encounters
+    assert reading.startswith(
+        f"{keys - empty_keys - 2} of {keys - empty_keys} key columns are always filled; the "
+        f"emptiest is stg_encounters.patient_id ({share:.0f}% null, 3 of {encounters} rows); "
+        "1 over the threshold.")
+    assert empty and f"{empty} models without rows: " in reading
+    text = result.path.read_text()
+    assert re.search(rf"<td>stg_encounters</td><td>patient_id</td><td>patient</td>"
+                     rf"<td class=\"num\">{encounters}</td><td class=\"num\">3</td>"
+                     rf"<td class=\"num\">{100 - share:.1f}%</td><td>no</td></tr>"
+                     rf"<tr><td>stg_claims</td><td>payer_name</td><td>reference</td>"
+                     rf"<td class=\"num\">{claims}</td><td class=\"num\">1</td>", text)
 
 
 def test_raw_tables_only_say_what_to_run(settings: Settings, tmp_path: Path) -> None:

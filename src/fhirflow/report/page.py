@@ -69,6 +69,7 @@ table { border-collapse: collapse; width: 100%; margin-top: 8px; font-size: 12px
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line);
          overflow-wrap: anywhere; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+th, td.nowrap { white-space: nowrap; }
 summary { cursor: pointer; color: var(--muted); margin-top: 8px; }
 footer { color: var(--muted); font-size: 12px; padding: 24px 20px 32px; }
 @media (max-width: 900px) { .grid { grid-template-columns: minmax(0, 1fr); } }
@@ -114,6 +115,7 @@ def _table(table: Table) -> str:
                    f"<th>{_esc(h)}</th>" for i, h in enumerate(table.headers))
     body = "".join(
         "<tr>" + "".join(f'<td class="num">{_esc(c)}</td>' if numeric_columns[i] else
+                         f'<td class="nowrap">{_esc(c)}</td>' if i in table.nowrap else
                          f"<td>{_esc(c)}</td>" for i, c in enumerate(row)) + "</tr>"
         for row in table.rows)
     text = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -30,6 +30,7 @@ class Table:
     rows: list[list[str]]
     # When set, the table is folded under this line (a long table with nothing to act on).
     folded: str = ""
+    nowrap: tuple[int, ...] = ()  # columns kept on one line ("entry 0", a time)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from fhirflow.report.charts.base import (
@@ -25,6 +26,10 @@ from fhirflow.report.charts.base import (
     share_axis,
 )
 from fhirflow.report.queries import MAX_ERROR_ENTRIES, MAX_ERROR_FILES
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else ""
 
 
 def resources(answer: Answer | None, bundles: int | None) -> Chart:
@@ -86,7 +91,7 @@ def quarantine(reasons: Answer | None, files: Answer | None, total_loads: int | 
     table = Table(["file (object key)", "reason", "bytes", "failed at (UTC)"], [
         [label(r["object_key"], 90), label(r["reason"], 90),
          n(r["file_size"]) if r["file_size"] is not None else "",
-         f"{r['failed_at']:%Y-%m-%d %H:%M}" if r["failed_at"] else ""] for r in listed])
+         _when(r["failed_at"])] for r in listed], nowrap=(3,))
     more = (f" (the newest {MAX_ERROR_FILES} are listed)" if total > MAX_ERROR_FILES else "")
     return Chart(key, title, f"{many(total, 'file')} quarantined{loads_text}, most for "
                  f"\u201c{label(rows[0]['reason'], 70)}\u201d ({n(rows[0]['file_count'])}){more}.",
@@ -118,7 +123,7 @@ def entry_quarantine(reasons: Answer | None, entries: Answer | None,
     table = Table(["file (object key)", "entry", "resource", "reason", "failed at (UTC)"], [
         [label(r["object_key"], 90), place(r), label(r["resource_type"]),
          label(r["reason"], 90),
-         f"{r['failed_at']:%Y-%m-%d %H:%M}" if r["failed_at"] else ""] for r in listed])
+         _when(r["failed_at"])] for r in listed], nowrap=(1, 4))
     files = len({r["object_key"] for r in listed}) if total <= MAX_ERROR_ENTRIES else None
     where = f" of {many(files, 'file')}" if files is not None else ""
     more = (f" (the newest {MAX_ERROR_ENTRIES} are listed)" if total > MAX_ERROR_ENTRIES
@@ -151,7 +156,10 @@ def reference_integrity(answer: Answer | None) -> Chart:
     table = Table(["reference", "references", "undefined", "unresolved", "within threshold"],
                   [[label(_path(r)), n(r["reference_count"]), n(r["undefined_count"]),
                     n(r["unresolved_count"]), "yes" if r["is_within_threshold"] else "no"]
-                   for r in rows],
+                   # The ones to act on first.
+                   for r in sorted(rows, key=lambda r: (r["is_within_threshold"],
+                                                        -r["unresolved_count"]
+                                                        - r["undefined_count"], _path(r)))],
                   folded="" if bad or over else f"The counts: {len(rows)} reference fields, "
                          f"{n(refs)} references, none undefined or unresolved")
     if not bad:
@@ -230,9 +238,13 @@ def completeness(answer: Answer | None) -> Chart:
                     "yes" if r["is_within_threshold"] else "no"] for r in listed],
                   folded="" if gaps else f"The counts: {len(rows)} key columns, "
                          f"{n(sum(r['row_count'] for r in rows))} rows, no null")
+    empty = sorted({r["model_name"] for r in answer.rows} - set(models))
+    # A model with no rows has nothing missing, and nothing there: worth saying.
+    none = (f" {many(len(empty), 'model')} without rows: {', '.join(label(m) for m in empty)}."
+            if empty else "")
     if not gaps:
         reading = (f"All {len(rows)} key columns of {len(models)} staging models are filled "
-                   "in every row.")
+                   f"in every row.{none}")
     else:
         first = gaps[0]
         over = sum(1 for r in rows if not r["is_within_threshold"])
@@ -240,8 +252,8 @@ def completeness(answer: Answer | None) -> Chart:
                    f"the emptiest is {label(first['model_name'])}.{label(first['column_name'])}"
                    f" ({pct(first['null_count'], first['row_count'])} null, "
                    f"{n(first['null_count'])} of {n(first['row_count'])} rows); {over} over "
-                   "their threshold. Green: every row, amber: nulls within the threshold, "
-                   "red: over it.")
+                   "the threshold. Green: every row, amber: nulls within the threshold, "
+                   f"red: over it.{none}")
     return Chart(key, title, reading, fig, table, wide=True)
 
 
