@@ -50,11 +50,14 @@ class Query:
 # fct_encounters.total_claim_cost has it, so the by-payer and by-class figures agree.
 _CLAIM_COST = "coalesce(submitted_total, claim_total)"
 # A patient-year: a patient with at least one claim with a service date in a calendar year.
-_PATIENT_YEARS = """(
-    select count(*) from (
+# A CTE joined to each row (rather than a scalar subquery beside a GROUP BY) so that both
+# warehouses read it as one constant per row.
+_PATIENT_YEARS = """active as (
+    select count(*) as patient_years
+    from (
         select distinct patient_id, extract(year from service_date) as service_year
         from marts.fct_claims
-    ) as active
+    ) as billed
 )"""
 
 QUERIES: tuple[Query, ...] = (
@@ -134,15 +137,18 @@ group by coalesce(p.payer_name, 'no payer recorded')""",
     # Per class: its cost over every patient-year, so the classes add up to the whole;
     # prescriptions are billed outside encounters, as their own line.
     Query("cost_by_class", f"""
-select coalesce(encounter_class, 'unknown') as encounter_class, count(*) as encounters,
-    sum(total_claim_cost) as cost, {_PATIENT_YEARS} as patient_years
-from marts.fct_encounters
-group by coalesce(encounter_class, 'unknown')
+with {_PATIENT_YEARS}
+select coalesce(e.encounter_class, 'unknown') as encounter_class, count(*) as encounters,
+    sum(e.total_claim_cost) as cost, max(active.patient_years) as patient_years
+from marts.fct_encounters as e
+cross join active
+group by coalesce(e.encounter_class, 'unknown')
 union all
 select 'prescriptions (pharmacy claims)' as encounter_class, count(*) as encounters,
-    sum({_CLAIM_COST}) as cost, {_PATIENT_YEARS} as patient_years
-from marts.fct_claims
-where claim_kind = 'medication'""", ("marts.fct_encounters", "marts.fct_claims")),
+    sum({_CLAIM_COST}) as cost, max(active.patient_years) as patient_years
+from marts.fct_claims as c
+cross join active
+where c.claim_kind = 'medication'""", ("marts.fct_encounters", "marts.fct_claims")),
     Query("loads", f"""
 select load_id, finished_at, files_seen, files_loaded, files_failed, bytes_loaded
 from raw.load_watermark
