@@ -1,0 +1,193 @@
+"""The simulator's output as a FHIR Bulk Data export: one NDJSON file per resource type.
+
+What a server's `$export` writes after it has taken the transaction bundles in: one resource
+per line, no Bundle wrapper or `request` parts, and every reference the server resolved
+spelled `Type/id`: the bundle-local `urn:uuid:<id>` and the conditional
+`Organization|Location|Practitioner?identifier=<system>|<value>` of the run-level resources.
+
+A run writes `<landing>/_bulk/<Type>.<seed>.ndjson` (`.ndjson.gz` compressed). The seed is in
+the name because the load takes a file of the same name as a corrected version of the earlier
+one (it supersedes it): runs with other seeds must not replace each other's patients, and
+the same run written again replaces itself with the same bytes.
+
+Workers never share a file: each chunk of patients writes its own part per type (a hidden
+temp file named after the final file, so listings skip it and the landing clean-up removes
+it if a killed run leaves it behind), and the parent concatenates the parts in patient order
+into each final file, written atomically. Chunks have a fixed size, so the bytes and the set
+of files are the same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import orjson
+
+from fhirflow.atomic import write_atomic_with
+from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
+from fhirflow.landing import BULK_DIR, landing_relpath
+
+Json = dict[str, Any]
+
+OutputFormat = Literal["bundle", "ndjson", "ndjson.gz"]
+FORMATS: tuple[OutputFormat, ...] = ("bundle", "ndjson", "ndjson.gz")
+
+# A Reference's `reference` as orjson writes it; strings with escapes are never ours.
+_REFERENCE = re.compile(rb'"reference":"([^"\\]+)"')
+# zlib's own default: level 9 (gzip's) costs about twice the time for a few % of size.
+GZIP_LEVEL = 6
+_COPY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class BulkTarget:
+    """Where one run's NDJSON goes and how its parts are named (it must pickle to workers)."""
+
+    landing_root: Path
+    seed: int
+    compress: bool
+    owner_pid: int  # the parent's: its parts stay protected from clean-up while it runs
+    token: str
+
+    @classmethod
+    def for_run(cls, landing_root: Path, seed: int, compress: bool) -> BulkTarget:
+        return cls(landing_root, seed, compress, os.getpid(), secrets.token_hex(4))
+
+    @property
+    def folder(self) -> Path:
+        return self.landing_root / BULK_DIR
+
+    def final_path(self, kind: str) -> Path:
+        name = f"{kind}.{self.seed}.ndjson" + (".gz" if self.compress else "")
+        return self.landing_root / landing_relpath(name, None)
+
+    def part_path(self, kind: str, start: int) -> Path:
+        # atomic.py's temp-file shape (`.<name>.tmp-<pid>-<hex>`): skipped by listings,
+        # removed by remove_stale_temps once the owner is gone.
+        final = self.final_path(kind).name
+        return self.folder / f".{final}.{start:09d}.tmp-{self.owner_pid}-{self.token}"
+
+    def remove_parts(self) -> None:
+        """Every part of this run still on disk (after a failure)."""
+        for path in self.folder.glob(f".*.tmp-{self.owner_pid}-{self.token}"):
+            path.unlink(missing_ok=True)
+
+
+@cache
+def conditional_targets(state: str) -> dict[bytes, bytes]:
+    """`Type?identifier=<system>|<value>` -> `Type/id` for every provider of the state.
+
+    Read from the run-level bundles' own conditional creates (`ifNoneExist`), built for the
+    whole network, so the spelling is the one patient bundles use by construction.
+    """
+    network = build_network(state)
+    clinicians = [c for org in network.organizations for c in org.clinicians]
+    targets: dict[bytes, bytes] = {}
+    for bundle in (hospital_bundle(network.organizations, {}, network.home_location_id),
+                   practitioner_bundle(clinicians, {})):
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            criterion = entry.get("request", {}).get("ifNoneExist")
+            if criterion:
+                kind = resource["resourceType"]
+                targets[f"{kind}?{criterion}".encode()] = f"{kind}/{resource['id']}".encode()
+    return targets
+
+
+def resource_lines(bundle: Json, conditional: dict[bytes, bytes]) -> Iterator[tuple[str, bytes]]:
+    """(resource type, NDJSON line) of each entry, references spelled `Type/id`.
+
+    A reference neither the bundle nor the provider network answers stays as it is, as a
+    server's export keeps an external reference.
+    """
+    local = {entry["fullUrl"].encode(): f"{entry['resource']['resourceType']}/"
+                                        f"{entry['resource']['id']}".encode()
+             for entry in bundle["entry"] if entry.get("fullUrl")}
+
+    def rewrite(match: re.Match[bytes]) -> bytes:
+        spelled = match.group(1)
+        target = local.get(spelled) or conditional.get(spelled)
+        return b'"reference":"' + target + b'"' if target is not None else match.group(0)
+
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        yield resource["resourceType"], _REFERENCE.sub(rewrite, orjson.dumps(resource)) + b"\n"
+
+
+class ChunkParts:
+    """The part files of one chunk of patients, one per resource type, opened as needed."""
+
+    def __init__(self, target: BulkTarget, start: int, state: str) -> None:
+        self.target = target
+        self.start = start
+        self.conditional = conditional_targets(state)
+        self._handles: dict[str, BinaryIO] = {}
+
+    def write(self, bundle: Json) -> None:
+        for kind, line in resource_lines(bundle, self.conditional):
+            handle = self._handles.get(kind)
+            if handle is None:
+                self.target.folder.mkdir(parents=True, exist_ok=True)
+                handle = self._handles[kind] = self.target.part_path(kind, self.start).open("wb")
+            handle.write(line)
+
+    def close(self) -> dict[str, Path]:
+        """Close every part; type -> its file. (The parent fsyncs the final files.)"""
+        parts = {}
+        for kind, handle in self._handles.items():
+            handle.close()
+            parts[kind] = Path(handle.name)
+        self._handles.clear()
+        return parts
+
+    def discard(self) -> None:
+        for path in self.close().values():
+            path.unlink(missing_ok=True)
+
+
+def merge_parts(target: BulkTarget, chunk_parts: Iterable[dict[str, Path]],
+                run_level: Iterable[Json]) -> list[Path]:
+    """Each type's final file from its parts in chunk order, then the run-level resources;
+    the parts are removed once their file is in place. Returns the files, sorted."""
+    chunks = list(chunk_parts)
+    tail: dict[str, list[bytes]] = {}
+    for bundle in run_level:
+        # Run-level resources refer to each other by logical identifier, never by a
+        # `reference` string: nothing conditional to resolve in them.
+        for kind, line in resource_lines(bundle, {}):
+            tail.setdefault(kind, []).append(line)
+    kinds = sorted({kind for parts in chunks for kind in parts} | set(tail))
+    written: list[Path] = []
+    for kind in kinds:
+        parts = [parts[kind] for parts in chunks if kind in parts]
+
+        def fill(handle: BinaryIO, parts: list[Path] = parts, kind: str = kind) -> None:
+            out: BinaryIO = handle
+            if target.compress:
+                # No name and a zero time in the header: the same bytes on every run.
+                out = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0,
+                                    compresslevel=GZIP_LEVEL)  # type: ignore[assignment]
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, _COPY_BYTES)
+            for line in tail.get(kind, []):
+                out.write(line)
+            if out is not handle:
+                out.close()  # writes the gzip trailer; the handle stays open
+
+        final = target.final_path(kind)
+        write_atomic_with(final, fill)
+        for part in parts:
+            part.unlink(missing_ok=True)
+        written.append(final)
+    return written
+
