@@ -23,7 +23,7 @@ from fhirflow.generate.bundles import encode_bundle
 from fhirflow.generate.catalog import load_data
 from fhirflow.generate.clock import epoch
 from fhirflow.generate.modules import MODULE_NAMES
-from fhirflow.generate.ndjson import FORMATS, BulkTarget, OutputFormat, merge_parts
+from fhirflow.generate.ndjson import FORMATS, BulkTarget, BulkWriter, OutputFormat
 from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
 from fhirflow.generate.run import RunArguments, default_workers, merge_usage, run_chunks
 from fhirflow.generate.synthea import run_synthea, synthea_command
@@ -103,10 +103,12 @@ def generate_patients(
         bulk=(BulkTarget.for_run(Path(landing_root), seed, output_format == "ndjson.gz")
               if output_format != "bundle" else None),
     )
+    writer = BulkWriter(arguments.bulk) if arguments.bulk is not None else None
     try:
-        result = _generate(arguments, patients, workers, progress)
+        result = _generate(arguments, patients, workers, progress, writer)
     except BaseException:
-        if arguments.bulk is not None:
+        if writer is not None and arguments.bulk is not None:
+            writer.abort()
             arguments.bulk.remove_parts()
         raise
     result.files = len(result.paths)
@@ -115,9 +117,14 @@ def generate_patients(
 
 
 def _generate(arguments: RunArguments, patients: int, workers: int | None,
-              progress: Callable[[int], None] | None) -> GenerateResult:
-    chunks = list(run_chunks(arguments, patients, default_workers() if workers is None else workers,
-                             progress))
+              progress: Callable[[int], None] | None,
+              writer: BulkWriter | None) -> GenerateResult:
+    chunks = []
+    for chunk in run_chunks(arguments, patients,
+                            default_workers() if workers is None else workers, progress):
+        if writer is not None:
+            writer.append(chunk.parts)
+        chunks.append(chunk)
     result = GenerateResult(patients=patients, files=0, bytes=0, seconds=0.0)
     for chunk in chunks:
         result.paths += chunk.paths
@@ -134,9 +141,8 @@ def _generate(arguments: RunArguments, patients: int, workers: int | None,
         home = network.home_location_id if any(chunk.used_home for chunk in chunks) else None
         hospitals = hospital_bundle([organizations[key] for key in used_orgs], usage, home)
         practitioners = practitioner_bundle([clinicians[key] for key in used_clinicians], usage)
-        if arguments.bulk is not None:
-            for path in merge_parts(arguments.bulk, (chunk.parts for chunk in chunks),
-                                    (hospitals, practitioners)):
+        if writer is not None:
+            for path in writer.finish((hospitals, practitioners)):
                 result.paths.append(path)
                 result.bytes += path.stat().st_size
             return result

@@ -12,9 +12,10 @@ the same run written again replaces itself with the same bytes.
 
 Workers never share a file: each chunk of patients writes its own part per type (a hidden
 temp file named after the final file, so listings skip it and the landing clean-up removes
-it if a killed run leaves it behind), and the parent concatenates the parts in patient order
-into each final file, written atomically. Chunks have a fixed size, so the bytes and the set
-of files are the same whatever the number of workers.
+it if a killed run leaves it behind), and the parent appends the parts in patient order to
+each final file as the chunks come in (compressing there, so a gzip file is one stream any
+reader takes), then renames the files into place. Chunks have a fixed size, so the bytes and
+the set of files are the same whatever the number of workers; memory holds one patient.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 
-from fhirflow.atomic import write_atomic_with
 from fhirflow.generate.providers import build_network, hospital_bundle, practitioner_bundle
 from fhirflow.landing import BULK_DIR, landing_relpath
 
@@ -154,40 +154,62 @@ class ChunkParts:
             path.unlink(missing_ok=True)
 
 
-def merge_parts(target: BulkTarget, chunk_parts: Iterable[dict[str, Path]],
-                run_level: Iterable[Json]) -> list[Path]:
-    """Each type's final file from its parts in chunk order, then the run-level resources;
-    the parts are removed once their file is in place. Returns the files, sorted."""
-    chunks = list(chunk_parts)
-    tail: dict[str, list[bytes]] = {}
-    for bundle in run_level:
-        # Run-level resources refer to each other by logical identifier, never by a
-        # `reference` string: nothing conditional to resolve in them.
-        for kind, line in resource_lines(bundle, {}):
-            tail.setdefault(kind, []).append(line)
-    kinds = sorted({kind for parts in chunks for kind in parts} | set(tail))
-    written: list[Path] = []
-    for kind in kinds:
-        parts = [parts[kind] for parts in chunks if kind in parts]
+class BulkWriter:
+    """The run's final files, filled as chunks finish: each chunk's parts are appended in
+    chunk order (and removed), so the parts of only a few chunks are on disk at a time and
+    compression runs while the workers still simulate. Each file is a temp file beside its
+    target until `finish` renames it into place (atomic.py's way: fsync, then rename)."""
 
-        def fill(handle: BinaryIO, parts: list[Path] = parts, kind: str = kind) -> None:
-            out: BinaryIO = handle
-            if target.compress:
+    def __init__(self, target: BulkTarget) -> None:
+        self.target = target
+        self._files: dict[str, tuple[BinaryIO, BinaryIO]] = {}  # type -> (file, stream)
+
+    def _stream(self, kind: str) -> BinaryIO:
+        opened = self._files.get(kind)
+        if opened is None:
+            handle = self._temp(kind).open("wb")
+            stream: BinaryIO = handle
+            if self.target.compress:
                 # No name and a zero time in the header: the same bytes on every run.
-                out = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0,
-                                    compresslevel=GZIP_LEVEL)  # type: ignore[assignment]
-            for part in parts:
-                with part.open("rb") as src:
-                    shutil.copyfileobj(src, out, _COPY_BYTES)
-            for line in tail.get(kind, []):
-                out.write(line)
-            if out is not handle:
-                out.close()  # writes the gzip trailer; the handle stays open
+                stream = gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0,
+                                       compresslevel=GZIP_LEVEL)  # type: ignore[assignment]
+            opened = self._files[kind] = (handle, stream)
+        return opened[1]
 
-        final = target.final_path(kind)
-        write_atomic_with(final, fill)
-        for part in parts:
-            part.unlink(missing_ok=True)
-        written.append(final)
-    return written
+    def _temp(self, kind: str) -> Path:
+        final = self.target.final_path(kind)
+        return final.with_name(f".{final.name}.tmp-{self.target.owner_pid}-{self.target.token}")
 
+    def append(self, parts: dict[str, Path]) -> None:
+        """One chunk's parts (the next chunk in patient order)."""
+        for kind in sorted(parts):
+            with parts[kind].open("rb") as src:
+                shutil.copyfileobj(src, self._stream(kind), _COPY_BYTES)
+            parts[kind].unlink()
+
+    def finish(self, run_level: Iterable[Json]) -> list[Path]:
+        """Append the run-level resources, then put every file in place; the files, sorted."""
+        for bundle in run_level:
+            # Run-level resources refer to each other by logical identifier, never by a
+            # `reference` string: nothing conditional to resolve in them.
+            for kind, line in resource_lines(bundle, {}):
+                self._stream(kind).write(line)
+        written = []
+        for kind in sorted(self._files):
+            handle, stream = self._files.pop(kind)
+            if stream is not handle:
+                stream.close()  # writes the gzip trailer; the file stays open
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            final = self.target.final_path(kind)
+            os.replace(self._temp(kind), final)
+            written.append(final)
+        return written
+
+    def abort(self) -> None:
+        """Close and remove what was written so far (the parts are `remove_parts`')."""
+        for kind, (handle, _stream) in self._files.items():
+            handle.close()
+            self._temp(kind).unlink(missing_ok=True)
+        self._files.clear()
