@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import re
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -159,6 +160,25 @@ def test_byte_identical_whatever_the_number_of_workers(tmp_path: Path) -> None:
     assert {name + ".gz" for name in plain} == set(runs["ndjson.gz", 1])
     for name, data in plain.items():
         assert gzip.decompress(runs["ndjson.gz", 1][name + ".gz"]) == data, name
+
+
+def test_spawned_workers_write_the_same_export(tmp_path: Path) -> None:
+    """A caller with threads running (an Airflow task) gets spawned workers: the run's
+    target pickles to them and the files are the same."""
+    stop = threading.Event()
+    waiter = threading.Thread(target=stop.wait)
+    waiter.start()
+    try:
+        generate_patients(tmp_path / "spawned", patients=20, seed=8, years_of_history=2,
+                          workers=2, output_format="ndjson")
+    finally:
+        stop.set()
+        waiter.join()
+    generate_patients(tmp_path / "alone", patients=20, seed=8, years_of_history=2, workers=1,
+                      output_format="ndjson")
+    spawned = {p.name: p.read_bytes() for p in (tmp_path / "spawned" / "_bulk").iterdir()}
+    alone = {p.name: p.read_bytes() for p in (tmp_path / "alone" / "_bulk").iterdir()}
+    assert spawned == alone and spawned
 
 
 def test_a_failed_run_leaves_no_part_and_no_file(tmp_path: Path) -> None:

@@ -137,7 +137,8 @@ class ChunkParts:
             handle = self._handles.get(kind)
             if handle is None:
                 self.target.folder.mkdir(parents=True, exist_ok=True)
-                handle = self._handles[kind] = self.target.part_path(kind, self.start).open("wb")
+                path = self.target.part_path(kind, self.start)
+                handle = self._handles[kind] = path.open("wb", buffering=1 << 16)
             handle.write(line)
 
     def close(self) -> dict[str, Path]:
