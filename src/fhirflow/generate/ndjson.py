@@ -43,7 +43,8 @@ FORMATS: tuple[OutputFormat, ...] = ("bundle", "ndjson", "ndjson.gz")
 
 # A Reference's `reference` as orjson writes it; strings with escapes are never ours.
 _REFERENCE = re.compile(rb'"reference":"([^"\\]+)"')
-# zlib's own default: level 9 (gzip's) costs about twice the time for a few % of size.
+# zlib's default. On 108 MB of our NDJSON: level 6 gave 8.3 MB in 0.59 s of CPU, level 1
+# 11.1 MB in 0.28 s; the parent compresses while the workers simulate.
 GZIP_LEVEL = 6
 _COPY_BYTES = 1 << 20
 
