@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fhirflow import gz
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
     BatchFile,
@@ -22,10 +21,11 @@ from fhirflow.warehouse import (
     EntryRejected,
     Rejected,
     files,
+    reasons,
 )
 from fhirflow.warehouse import duckdb_sql as sql
 
-CORRUPT_GZIP = "gzip data is corrupt or truncated"
+CORRUPT_GZIP = reasons.CORRUPT_GZIP
 
 
 @dataclass
@@ -102,7 +102,7 @@ class _Batch:
                                     list(files.split_lines(block)))
                     con.execute(sql.NDJSON_ROWS, params)
                 self._insert_candidates()
-        except (OSError, EOFError, zlib.error) as exc:
+        except (OSError, *gz.CORRUPT_ERRORS) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
                 raise
             # What went in before the damage goes out again: the file is one error.
@@ -156,12 +156,7 @@ def _local_path(file: BatchFile) -> Path:
 
 def _gunzip(source: Path, target: Path) -> bool:
     """Decompress a gzip bundle for read_blob, streaming; False when the gzip is damaged."""
-    try:
-        with gzip.open(source, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except (EOFError, zlib.error, gzip.BadGzipFile):
-        return False
-    return True
+    return gz.inflate(source, target, limit=1 << 62) == "done"
 
 
 def migrate(con: Any) -> None:
