@@ -169,9 +169,10 @@ def migrate(con: Any) -> None:
     con.execute("begin transaction")
     try:
         con.execute(sql.MIGRATE_COLUMNS)
-        con.execute("""
+        con.execute(f"""
             create or replace temp table _classified as
-            select object_key as key, null as name, bundle::varchar as text, bundle_type,
+            select object_key as key, null as name, bundle_type,
+                   json_transform(bundle::varchar, '{sql.BUNDLE_STRUCT}').entry as entries,
                    load_id, loaded_at, cast(null as varchar) as reason
             from raw.fhir_bundles
         """)
