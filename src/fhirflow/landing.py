@@ -257,8 +257,13 @@ def ingest_synthea_output(
 ) -> IngestResult:
     """Place a Synthea output folder's bundles into the landing layout.
 
-    Idempotent: a file already landed with the same content is left alone. With `move`,
-    the source files are removed once their copy is in place (the real-Synthea runner).
+    Idempotent: a file already landed with the same content is left alone. A file lands as
+    a hard link to its input where both are on one file system (no second copy of its
+    bytes; removing the landed file later leaves the input alone), else as a copy. A linked
+    file is the input file: an input rewritten in place after landing changes the landed
+    file too, and the upload, which hashes what it sends, sends that content as a new
+    version. With `move`, the source files are removed once they are landed (the
+    real-Synthea runner).
     Every entry of the folder is either landed or listed in `skipped` with its reason; bundles
     with no entries, and patient bundles whose conditional references no run-level bundle
     (here or already landed) answers, are listed in `warnings`. Temp files of a killed earlier
@@ -414,7 +419,7 @@ def clean_landing(
     """Remove landed files older than the TTL, but only those the object store holds.
 
     A file never uploaded is kept however old it is: the landing folder may be the only
-    copy of it.
+    copy of it. A file landed as a hard link has its input's age (they are one inode).
     """
     now = time.time() if now is None else now
     cutoff = now - ttl_hours * 3600
