@@ -293,7 +293,7 @@ def test_cli_load_warehouse_snowflake_store_s3(
                    FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
         assert load.returncode == 0, load.stderr
         assert "1 file quarantined" in load.stdout
-        assert "bad.json: invalid JSON" in load.stderr
+        assert "bad.json.gz: invalid JSON" in load.stderr  # the key: stored compressed
         again = cli("load", "--warehouse", "snowflake", "--store", "s3",
                     FHIRFLOW_SNOWFLAKE_LOAD_MODE="insert")
         assert again.returncode == 0, again.stderr
