@@ -5,6 +5,7 @@ older version stored plain."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,18 +15,19 @@ import pytest
 from _helpers import bundle, duckdb_rows, land, moto_s3, upload_local
 from fhirflow.config import Settings, load_settings
 from fhirflow.landing import ingest_synthea_output, list_landed
-from fhirflow.load import run_load
-from fhirflow.store import LocalStore, open_store
+from fhirflow.load import LoadResult, run_load
+from fhirflow.store import LocalStore, ObjectStore, open_store
 from fhirflow.upload import upload_landing
 from fhirflow.warehouse import files, reasons
 from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
 
-def _load(settings: Settings, store: object | None = None, *, max_file_bytes: int = 1 << 26):
-    store = store or LocalStore(settings.lake_dir)
+def _load(settings: Settings, store: ObjectStore | None = None, *,
+          max_file_bytes: int = 1 << 26) -> LoadResult:
     wh = DuckDBWarehouse(settings.duckdb_path)
     try:
-        return run_load(store, wh, prefix=settings.patients_prefix, batch_size=50,  # type: ignore[arg-type]
+        return run_load(store or LocalStore(settings.lake_dir), wh,
+                        prefix=settings.patients_prefix, batch_size=50,
                         max_file_bytes=max_file_bytes)
     finally:
         wh.close()
@@ -110,7 +112,6 @@ def test_local_store_keeps_objects_gzip_compressed(settings: Settings) -> None:
     assert _raw(settings, "select count(*) from raw.fhir_resources") == [(4 + 50 + 2,)]
     # RAW keeps each resource's JSON, inflated, and the hash of the content.
     hashes = dict(_raw(settings, "select source_name, content_hash from raw.fhir_bundles"))
-    import hashlib
     assert hashes["b0.json"] == hashlib.sha256(plain["p0/b0.json"]).hexdigest()
 
 
@@ -210,3 +211,17 @@ def test_s3_objects_are_compressed_and_load(tmp_path: Path,
         res = _load(settings, store)
         assert (res.files_loaded, res.files_failed) == (4, 0)
         assert _raw(settings, "select count(*) from raw.fhir_resources") == [(4,)]
+
+
+def test_corrupt_deflate_in_gzip_ndjson_is_one_file_error(settings: Settings) -> None:
+    # ISA-L reports a damaged deflate block with an error of its own (not an OSError): the
+    # file is quarantined whole, the file beside it loads.
+    packed = gzip.compress(_ndjson([f"c{i}" for i in range(2000)]))
+    broken = packed[:200] + bytes(range(256)) * 4 + packed[1224:]
+    land(settings.landing_dir, {"_bulk/Broken.ndjson.gz": broken,
+                                "_bulk/Fine.ndjson": _ndjson(["f1"])})
+    upload_local(settings)
+    res = _load(settings)
+    assert (res.files_loaded, res.files_failed) == (1, 1)
+    assert [r.reason for b in res.batches for r in b.errors] == [reasons.CORRUPT_GZIP]
+    assert _raw(settings, "select resource_id from raw.fhir_resources") == [("f1",)]
