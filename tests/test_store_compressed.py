@@ -113,6 +113,12 @@ def test_local_store_keeps_objects_gzip_compressed(settings: Settings) -> None:
     # RAW keeps each resource's JSON, inflated, and the hash of the content.
     hashes = dict(_raw(settings, "select source_name, content_hash from raw.fhir_bundles"))
     assert hashes["b0.json"] == hashlib.sha256(plain["p0/b0.json"]).hexdigest()
+    assert hashes["Patient.ndjson"] == hashlib.sha256(plain["_bulk/Patient.ndjson"]).hexdigest()
+    # Sizes are of the content too, for bundles and NDJSON alike (what load MB/s count).
+    sizes = dict(_raw(settings, "select source_name, file_size from raw.fhir_bundles"))
+    assert sizes["b0.json"] == len(plain["p0/b0.json"])
+    assert sizes["Patient.ndjson"] == len(plain["_bulk/Patient.ndjson"])
+    assert res.bytes_loaded == sum(len(d) for d in plain.values()) + len(_ndjson(["z1", "z2"]))
 
 
 def _plain_object(settings: Settings, store: LocalStore, key: str, data: bytes,

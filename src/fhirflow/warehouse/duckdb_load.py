@@ -88,9 +88,11 @@ class _Batch:
         con = self.con
         name = files.source_name(f.key)
         digest = hashlib.sha256()
+        content_bytes = 0  # inflated: the file's size as RAW records a bundle's
         try:
             for block in files.blocks(path):
                 digest.update(block.raw)
+                content_bytes += len(block.raw)
                 params = {"key": f.key, "name": name}
                 if block.text is not None:
                     con.execute(sql.NDJSON_BLOCK,
@@ -114,7 +116,7 @@ class _Batch:
             self._take_back(f.key)  # re-sent content RAW holds already (SKIP_RESENT_BUNDLES)
             return
         row = con.execute(sql.INSERT_NDJSON_FILE, self._params(
-            key=f.key, name=name, size=f.size, hash=digest.hexdigest())).fetchone()
+            key=f.key, name=name, size=content_bytes, hash=digest.hexdigest())).fetchone()
         self.loaded.append(row[0])
 
     def _take_back(self, key: str) -> None:
