@@ -130,8 +130,10 @@ where e.value:resource.resourceType is not null and e.value:resource.id is not n
 # hashes, as in mode insert. Not TYPE = JSON: a COPY with a transformation from a JSON format
 # stops at a file's parse error whatever ON_ERROR says ("Transforming data during a load"),
 # and it has no text to take a SHA-256 of. OR REPLACE: changed options take effect.
+# COMPRESSION = AUTO: the upload keeps objects gzip-compressed (`.gz` keys) beside the plain
+# ones older versions wrote; COPY inflates each by itself, so TEXT is the content either way.
 FILE_FORMAT_DDL = (
-    f"create or replace file format {FILE_FORMAT} type = csv "
+    f"create or replace file format {FILE_FORMAT} type = csv compression = auto "
     "field_delimiter = none record_delimiter = none skip_header = 0 "
     "field_optionally_enclosed_by = none escape = none escape_unenclosed_field = none "
     "trim_space = false empty_field_as_null = false null_if = () "

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from fhirflow import gz
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
@@ -422,10 +423,10 @@ class _Chunk:
         try:
             with files.open_text_bytes(path) as fh:
                 data = fh.read()
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, *gz.CORRUPT_ERRORS) as exc:
             if isinstance(exc, FileNotFoundError):
                 return reasons.GONE
-            return "gzip data is corrupt or truncated"
+            return reasons.CORRUPT_GZIP
         if not data:
             return None  # classified as 'empty file' from its size
         if data.startswith(b"\xef\xbb\xbf"):
@@ -452,6 +453,6 @@ class _Chunk:
                     content_hash = None
         except FileNotFoundError:
             return reasons.GONE
-        except (OSError, EOFError):
-            return "gzip data is corrupt or truncated"
+        except (OSError, EOFError, *gz.CORRUPT_ERRORS):
+            return reasons.CORRUPT_GZIP
         return None
