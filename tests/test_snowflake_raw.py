@@ -374,3 +374,35 @@ def test_compressed_objects_load_beside_plain_ones(
     assert names == ["P.ndjson", "new.json", "old.json"]
     assert "compression = auto" in sf.FILE_FORMAT_DDL
     assert "compression = auto" in sf.LINES_FORMAT_DDL
+
+
+def test_a_resent_object_is_not_loaded_twice(warehouse: SnowflakeWarehouse,
+                                             tmp_path: Path) -> None:
+    # The upload sends a file again under a new key when the store lost it (or the ledger was
+    # reset); RAW already holds that content, so the load passes over it, as on DuckDB
+    # (test_untrusted_store). A changed file under the same name still loads.
+    lake = LocalStore(tmp_path / "lake")
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = b"".join(json.dumps({"resourceType": "Patient", "id": f"n{i}", "gender": "male",
+                                 "birthDate": "2000-01-01"}).encode() + b"\n" for i in range(3))
+
+    def put(stamp: str, name: str, data: bytes) -> None:
+        (src / "f").write_bytes(data)
+        lake.put_file(f"{PREFIX}2026110{stamp}T000000000000Z-000000z-{name}.gz", src / "f",
+                      compress=True)
+
+    put("1", "a.json", bundle("a"))
+    put("1", "P.ndjson", lines)
+    first = run_load(lake, warehouse, prefix=PREFIX, batch_size=10, max_file_bytes=1 << 20)
+    assert (first.files_loaded, first.files_failed) == (2, 0)
+    put("2", "a.json", bundle("a"))
+    put("2", "P.ndjson", lines)
+    again = run_load(lake, warehouse, prefix=PREFIX, batch_size=10, max_file_bytes=1 << 20)
+    assert (again.files_loaded, again.files_failed) == (0, 0)
+    assert rows(warehouse, "select count(*) from RAW.FHIR_BUNDLES") == [(2,)]
+    assert rows(warehouse, "select count(*) from RAW.FHIR_RESOURCES") == [(4,)]
+    put("3", "a.json", bundle("a2"))
+    changed = run_load(lake, warehouse, prefix=PREFIX, batch_size=10, max_file_bytes=1 << 20)
+    assert changed.files_loaded == 1
+    assert rows(warehouse, "select count(*) from RAW.FHIR_BUNDLES") == [(3,)]

@@ -264,6 +264,20 @@ left join copy_errors as e on e.OBJECT_KEY = f.OBJECT_KEY
 left join FHIRFLOW_MATCHED as m on m.OBJECT_KEY = f.OBJECT_KEY and r.N_ROWS = 1
 where f.OBJECT_KEY not in (select OBJECT_KEY from FHIRFLOW_REJECTED)"""
 
+# An upload that re-sent a file the store had lost (a new key, the same content): passed
+# over, neither loaded nor an error, when RAW's latest version of that file (by SOURCE_NAME,
+# the newest key) has the same content hash. As SKIP_RESENT_BUNDLES on DuckDB. A file whose
+# hash is unknown (NDJSON in mode copy: COPY gives no hash) is never taken for a re-send.
+SKIP_RESENT = f"""delete from FHIRFLOW_CLASSIFIED as c
+using (
+    select SOURCE_NAME, max_by(CONTENT_HASH, OBJECT_KEY) as CONTENT_HASH
+    from {RAW}.FHIR_BUNDLES
+    where SOURCE_NAME is not null
+    group by SOURCE_NAME
+) as latest
+where c.REASON is null and c.CONTENT_HASH <> ''
+    and c.SOURCE_NAME = latest.SOURCE_NAME and c.CONTENT_HASH = latest.CONTENT_HASH"""
+
 # Every resource of the batch's loadable files: bundle entries by FLATTEN, NDJSON lines as
 # they are (a line that did not parse has DOC NULL), with the reason of the first entry
 # rule each breaks; plus, in mode copy, one row per NDJSON file whose lines COPY could not

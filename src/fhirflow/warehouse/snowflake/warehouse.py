@@ -81,6 +81,7 @@ from fhirflow.warehouse.snowflake.sql import (
     PARSE_TEXT,
     RAW,
     RAW_COUNTS,
+    SKIP_RESENT,
     SUPERSEDE,
     copy_sql,
     count_sql,
@@ -255,7 +256,7 @@ class SnowflakeWarehouse:
                 rejected += self._insert_texts(named, kinds)
         self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason, files.source_name(r.key))
                                             for r in rejected])
-        for statement in (MATCH, CLASSIFY, CANDIDATES):
+        for statement in (MATCH, CLASSIFY, SKIP_RESENT, CANDIDATES):
             self._execute(statement)
 
         watermark = max([f.key for f in batch] + [r.key for r in rejected], default=None)
