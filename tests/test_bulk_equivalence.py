@@ -11,8 +11,10 @@ import pytest
 from _bulk import bundles_to_ndjson
 from _helpers import clean_environ, duckdb_rows, run_cli
 
-# Columns that say when and from which file a row was loaded, not what it holds.
-LOAD_METADATA = ("_loaded_at", "_load_id", "_object_key")
+# Columns that say when and from which file a row was loaded, or when the snapshot behind
+# dim_patients_history ran (its version id hashes that time), not what the row holds.
+LOAD_METADATA = ("_loaded_at", "_load_id", "_object_key",
+                 "patient_version_id", "valid_from", "valid_to")
 
 
 def marts(warehouse: Path) -> dict[str, list[tuple]]:

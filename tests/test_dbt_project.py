@@ -126,7 +126,7 @@ def test_dim_dates_has_every_day_of_the_range(built: Settings) -> None:
 
 def test_data_quality_models_on_a_complete_load(built: Settings) -> None:
     counts = dict(_rows(built, """
-        select resource_type || '.' || reference_path, "references"
+        select resource_type || '.' || reference_path, reference_count
         from marts.dq_reference_integrity"""))
     per_type = dict(_rows(built, """
         select resource_type, count(distinct resource_id) from staging.base_fhir_entries
@@ -140,6 +140,16 @@ def test_data_quality_models_on_a_complete_load(built: Settings) -> None:
     assert _rows(built, """select row_count, null_count from marts.dq_completeness
         where dq_key = 'stg_observations.encounter_id'""") == [(rows, nulls)]
 
+
+def test_no_column_is_a_reserved_word(built: Settings) -> None:
+    """A column named after a reserved word (dq_reference_integrity's `references` was one)
+    must be quoted in every query; DuckDB lists its reserved words in duckdb_keywords()."""
+    assert _rows(built, """
+        select c.table_schema, c.table_name, c.column_name
+        from information_schema.columns as c
+        inner join duckdb_keywords() as k on lower(c.column_name) = k.keyword_name
+        where k.keyword_category = 'reserved'
+          and c.table_schema in ('staging', 'intermediate', 'marts')""") == []
 
 def _scratch_copy(built: Settings, home: Path) -> Settings:
     """A copy of the built warehouse, for a test that changes data: the shared one stays."""
@@ -187,8 +197,9 @@ def test_unresolved_references_are_counted_and_warned_about(
     built: Settings, tmp_path: Path
 ) -> None:
     scratch = _scratch_copy(built, tmp_path / "scratch")
-    # As if the run's practitionerInformation bundle had never been loaded.
-    _rows(scratch, "delete from staging.base_fhir_entries where resource_type = 'Practitioner'")
+    # As if the run's practitionerInformation bundle had never been loaded (base_fhir_entries
+    # is a view over RAW.FHIR_RESOURCES).
+    _rows(scratch, "delete from raw.fhir_resources where resource_type = 'Practitioner'")
     result = run_dbt(scratch, "build",
                      select="int_reference_map int_resource_references dq_reference_integrity")
     assert result.success, result.failures  # a warning, not a failure

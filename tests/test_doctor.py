@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from _helpers import OWN_PREFIXES, free_port, moto_s3
-from fhirflow.doctor_cli import doctor
+from fhirflow.doctor.cli import doctor
 
 CHECKS = ["settings", "store", "warehouse", "privileges", "stage", "dbt debug", "round trip"]
 

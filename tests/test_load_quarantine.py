@@ -14,7 +14,7 @@ from _helpers import bundle, clean_environ, duckdb_rows, land, run_cli, upload_l
 from fhirflow.config import Settings, load_settings
 from fhirflow.load import LoadResult, run_load
 from fhirflow.upload import UploadResult
-from fhirflow.warehouse import reasons
+from fhirflow.warehouse import files, reasons
 from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
 HUGE = bundle("h", note="x" * 5000)
@@ -29,7 +29,8 @@ BAD = {
     "latin1.json": ('{"resourceType": "Bundle", "x": "café"}'.encode("latin-1"),
                     reasons.NOT_UTF8),
     "bom.json": (b"\xef\xbb\xbf" + bundle("b"), reasons.BYTE_ORDER_MARK),
-    "huge.json": (HUGE, reasons.too_big(len(HUGE), 4096)),
+    # Stored gzip-compressed (a few hundred bytes): its limit applies to what it inflates to.
+    "huge.json": (HUGE, reasons.inflates_too_big(4096)),
 }
 
 
@@ -67,9 +68,9 @@ def test_each_bad_kind_is_quarantined_with_its_reason(small_limit: Settings) -> 
     assert res.files_failed == len(BAD)
 
     loaded = raw(small_limit, "select object_key from raw.fhir_bundles")
-    assert sorted(k.rsplit("-", 1)[1] for (k,) in loaded) == sorted(GOOD)
+    assert sorted(files.source_name(k) for (k,) in loaded) == sorted(GOOD)
     errors = dict(
-        (k.rsplit("-", 1)[1], reason)
+        (files.source_name(k), reason)
         for k, reason in raw(small_limit, "select object_key, reason from raw.load_errors")
     )
     assert set(errors) == set(BAD)
@@ -111,5 +112,6 @@ def test_cli_load_prints_each_quarantined_file(small_limit: Settings) -> None:
     result = run_cli("load", env=env)
     assert result.returncode == 0, result.stderr
     assert "2 files quarantined in RAW.LOAD_ERRORS" in result.stdout
-    assert "empty.json: empty file" in result.stderr
-    assert "patient.json: valid JSON but not a FHIR Bundle" in result.stderr
+    # Named by object key: the store keeps them gzip-compressed.
+    assert "empty.json.gz: empty file" in result.stderr
+    assert "patient.json.gz: valid JSON but not a FHIR Bundle" in result.stderr

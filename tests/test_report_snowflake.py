@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_report import CHARTS
+from tests.test_report import BAD_ENTRY, CHARTS
 
 from fhirflow.config import Settings, load_settings
 from fhirflow.report import build_report
@@ -45,6 +45,7 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory,
         bad = settings.landing_dir / "not-a-patient"
         bad.mkdir(parents=True)
         (bad / "array.json").write_bytes(b"[1, 2, 3]")
+        (bad / BAD_ENTRY[0]).write_bytes(BAD_ENTRY[1])
         pipeline.upload(settings, lambda _m: None, store_kind="local")
         pipeline.load(settings, lambda _m: None, store_kind="local")
         # fakesnow runs neither the views' FILTER/TRANSFORM over VARIANT nor dbt-snowflake's
@@ -67,6 +68,7 @@ def test_the_report_reads_snowflake_through_the_same_queries(snowflake: Settings
     text = result.path.read_text()
     assert "from Snowflake " in text
     assert result.readings["quarantine"].startswith("1 file quarantined in 1 load")
+    assert result.readings["entries"].startswith("1 entry of 1 file quarantined in 1 load")
     assert result.readings["vital"].endswith("have died.")
 
 

@@ -100,7 +100,7 @@ def test_dbt_reads_the_same_schema(snowflake: dict[str, Any]) -> None:
     result = run_dbt(settings, "compile", select="base_fhir_entries")
     assert result.success, result.failures
     compiled = next((dbt_target_path(settings) / "compiled").rglob("base_fhir_entries.sql"))
-    assert f"from {settings.snowflake_database}.FHIR_RAW.FHIR_BUNDLES" in compiled.read_text()
+    assert f"from {settings.snowflake_database}.FHIR_RAW.FHIR_RESOURCES" in compiled.read_text()
 
 
 def test_status_limit_is_a_literal() -> None:
@@ -235,17 +235,19 @@ def test_copy_mode_parses_and_hashes_the_copied_text(snowflake: dict[str, Any]) 
         cur = wh.con.cursor()
         for statement in sf.BATCH_TABLES:
             cur.execute(statement)
+        # Mode copy: the loader does not read the files; their names give the kind.
         cur.executemany(sf.INSERT_BATCH_FILE, [
-            ("raw/patients/a.json", "patients/a.json", len(text)),
-            ("raw/patients/b.json", "patients/b.json", 10),
-            ("raw/patients/c.json", "patients/c.json", 10)])
-        cur.executemany(sf.INSERT_TEXT, [("patients/a.json", text),
-                                         ("patients/b.json", "\ufeff" + text),
-                                         ("patients/c.json", "{nope")])
+            ("raw/patients/a.json", "patients/a.json", len(text), "bundle", "a.json"),
+            ("raw/patients/b.json", "patients/b.json", 10, "bundle", "b.json"),
+            ("raw/patients/c.json", "patients/c.json", 10, "bundle", "c.json")])
+        cur.executemany(sf.INSERT_TEXT, [("patients/a.json", text, None, None),
+                                         ("patients/b.json", "\ufeff" + text, None, None),
+                                         ("patients/c.json", "{nope", None, None)])
         cur.executemany(sf.INSERT_COPY_RESULT, [
-            (f"s3://bkt/raw/patients/{n}.json", "LOADED", 1, 1, 0, None) for n in "abc"])
+            (f"s3://bkt/raw/patients/{n}.json", "LOADED", 1, 1, 0, None, None) for n in "abc"])
         for statement in sf.PARSE_TEXT:
             cur.execute(statement)
+        cur.execute(sf.MATCH)
         cur.execute(sf.CLASSIFY)
         got = {k: (h, r) for k, h, r in _rows(
             wh, "select OBJECT_KEY, CONTENT_HASH, REASON from FHIRFLOW_CLASSIFIED")}

@@ -24,6 +24,7 @@ from fhirflow.landing import (
     scan_landing,
 )
 from fhirflow.safepath import is_safe_component
+from fhirflow.warehouse import files
 
 # The classes of hostile ids: traversal, absolute paths, separators of both kinds, NUL and
 # control characters, Windows device names and drive letters, dots, our own folder names,
@@ -121,7 +122,8 @@ def test_hostile_file_names_land_under_safe_names_and_upload(
     store, up = upload_local(settings)
     assert up.uploaded == result.copied and up.skipped == []
     keys = [o.key for o in store.list_after(settings.patients_prefix, None)]
-    assert len(keys) == result.copied and all(k.endswith(".json") for k in keys)
+    assert len(keys) == result.copied and all(k.endswith(".json.gz") for k in keys)
+    assert all(files.source_name(k).endswith(".json") for k in keys)
     assert all(k.encode("utf-8") for k in keys)  # no lone surrogates from odd bytes
 
 

@@ -221,3 +221,20 @@ def test_run_over_a_warehouse_not_transformed_yet(tmp_path: Path, view_file: Pat
     clean_env.setenv("FHIRFLOW_HOME", str(tmp_path / "nowhere"))
     result = invoke("run", view_file)
     assert result.exit_code == 1 and "no warehouse at" in result.stderr
+
+
+def test_run_over_a_warehouse_held_open_for_writing(tmp_path: Path, view_file: Path,
+                                                    clean_env: pytest.MonkeyPatch) -> None:
+    """The warehouse layer opens the file, so every DuckDB error is its one line (the
+    same-process writer's ConnectionException too, which used to escape as a traceback)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    writer = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        clean_env.setenv("FHIRFLOW_HOME", str(home))
+        result = invoke("run", view_file)
+    finally:
+        writer.close()
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot open {home / 'warehouse.duckdb'}: "), line

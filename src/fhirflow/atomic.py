@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -65,6 +66,32 @@ def copy_atomic(source: Path, target: Path) -> None:
     """Copy `source` to `target` atomically, streaming."""
     with source.open("rb") as src:
         write_chunks_atomic(target, iter(lambda: src.read(_CHUNK), b""))
+
+
+def link_atomic(source: Path, target: Path, expect: os.stat_result) -> bool:
+    """Make `target` a hard link to `source` (no second copy of the bytes), atomically:
+    linked beside the target, checked, renamed over it. `expect` is the stat of the handle
+    the caller opened and inspected: when the entry at `source` is no longer that file (it
+    was swapped, or is a link now), nothing is linked. False when no link can be made
+    (another file system, a file system without links, a file we may not link): the
+    caller copies instead."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(target)
+    try:
+        os.link(source, tmp, follow_symlinks=False)
+    except OSError:
+        return False
+    try:
+        info = tmp.lstat()
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != (
+                expect.st_dev, expect.st_ino):
+            tmp.unlink()
+            return False
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def _pid_alive(pid: int) -> bool:

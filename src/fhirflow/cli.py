@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -34,8 +34,8 @@ from rich.table import Table
 
 from fhirflow import pipeline
 from fhirflow.config import Settings, load_settings
-from fhirflow.doctor_cli import doctor as doctor_command
-from fhirflow.errors import FhirflowError, first_line
+from fhirflow.doctor.cli import doctor as doctor_command
+from fhirflow.errors import ConfigError, FhirflowError, first_line
 from fhirflow.pipeline import plural
 from fhirflow.report.cli import report as report_command
 from fhirflow.views.cli import views as views_command
@@ -269,6 +269,15 @@ _state = click.option("--state", default="Massachusetts", show_default=True)
 _workers = click.option("--workers", type=click.IntRange(min=1), default=None,
                         help="Simulator processes (default: the cores available); the files "
                              "are the same whatever the number.")
+_format = click.option("--format", "output_format",
+                       type=click.Choice(["bundle", "ndjson", "ndjson.gz"]), default=None,
+                       help="bundle (default): Synthea's transaction bundles; ndjson: a FHIR "
+                            "Bulk Data export, one file per resource type (ndjson.gz: "
+                            "gzip-compressed).")
+
+
+def _output_format(chosen: str | None) -> pipeline.OutputFormat:
+    return cast(pipeline.OutputFormat, chosen or "bundle")
 
 
 @main.command()
@@ -279,12 +288,18 @@ _workers = click.option("--workers", type=click.IntRange(min=1), default=None,
 @_years
 @_state
 @_workers
+@_format
 @click.pass_obj
 def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
-        years_of_history: int, state: str, workers: int | None) -> None:
+        years_of_history: int, state: str, workers: int | None,
+        output_format: str | None) -> None:
     """Run every stage once: land, upload, load, transform."""
-    options = None if from_dir else pipeline.GenerateOptions(patients, seed, years_of_history,
-                                                             state, workers=workers)
+    if from_dir and output_format:
+        raise ConfigError("--format applies to generated patients; --from-dir takes the "
+                          "folder's files as they are")
+    options = None if from_dir else pipeline.GenerateOptions(
+        patients, seed, years_of_history, state, workers=workers,
+        output_format=_output_format(output_format))
     result = pipeline.run_once(obj.settings(), from_dir=from_dir, options=options, say=obj.say)
     _print_transform(result.transform)
     _print_layers(result.status)
@@ -307,13 +322,17 @@ def run(obj: Context, from_dir: Path | None, patients: int, seed: int,
 @click.option("--synthea-jar", type=click.Path(path_type=Path),
               help="Path to synthea-with-dependencies.jar (SYNTHEA_JAR).")
 @_workers
+@_format
 @click.pass_obj
 def generate(obj: Context, patients: int, seed: int, years_of_history: int, state: str,
-             engine: str, synthea_jar: Path | None, workers: int | None) -> None:
-    """Write patient bundles (and the run's hospital/practitioner bundles) into landing."""
+             engine: str, synthea_jar: Path | None, workers: int | None,
+             output_format: str | None) -> None:
+    """Write patient bundles (and the run's hospital/practitioner bundles) into landing,
+    or the same resources as Bulk NDJSON (--format ndjson)."""
     options = pipeline.GenerateOptions(patients, seed, years_of_history, state,
                                        "synthea" if engine == "synthea" else "simulator",
-                                       workers=workers)
+                                       workers=workers,
+                                       output_format=_output_format(output_format))
     _print_stages(pipeline.generate(obj.settings(synthea_jar=synthea_jar), options, obj.say))
 
 

@@ -299,6 +299,10 @@ class DagSettings(BaseSettings):
     generation_seed: int = Field(0, validation_alias="FHIRFLOW_GENERATION_SEED")
     generation_years: int = Field(10, gt=0, validation_alias="FHIRFLOW_GENERATION_YEARS")
     generation_state: str = Field("Massachusetts", validation_alias="FHIRFLOW_GENERATION_STATE")
+    # bundle: Synthea's files; ndjson / ndjson.gz: a FHIR Bulk Data export (simulator only).
+    generation_format: Literal["bundle", "ndjson", "ndjson.gz"] = Field(
+        "bundle", validation_alias="FHIRFLOW_GENERATION_FORMAT"
+    )
 
     load_max_files_per_run: int = Field(
         10_000, gt=0, validation_alias="FHIRFLOW_LOAD_MAX_FILES_PER_RUN"

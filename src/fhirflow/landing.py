@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from fhirflow import jsonscan
-from fhirflow.atomic import is_temp_name, remove_stale_temps, write_atomic, write_chunks_atomic
+from fhirflow.atomic import (
+    is_temp_name,
+    link_atomic,
+    remove_stale_temps,
+    write_atomic,
+    write_chunks_atomic,
+)
 from fhirflow.errors import DiskError, FhirflowError, first_line, os_error_line
 from fhirflow.intake import DATA_SUFFIXES, Discovered, Skipped, SourceFile, data_suffix, discover
 from fhirflow.intake import open_source as _open_source
@@ -184,8 +190,13 @@ def find_bundle_files(source: Path) -> Discovered:
     return found
 
 
-def _write_landed(target: Path, data: bytes | None, source: SourceFile) -> None:
+def _write_landed(target: Path, data: bytes | None, source: SourceFile,
+                  opened: os.stat_result) -> None:
+    """Land the file as a hard link to the input where the file system allows (no second
+    copy of the bytes on disk), else as a copy."""
     try:
+        if link_atomic(source.real, target, opened):
+            return
         if data is not None:
             write_atomic(target, data)
         else:
@@ -199,6 +210,8 @@ def _same_content(target: Path, data: bytes | None, source: SourceFile) -> bool:
     try:
         if not target.is_file() or target.is_symlink():
             return False
+        if target.samefile(source.real):
+            return True  # landed as a link to this very file
         if data is None:
             with _open_source(source) as src:
                 digest = hashlib.file_digest(src, "sha256").hexdigest()
@@ -244,8 +257,13 @@ def ingest_synthea_output(
 ) -> IngestResult:
     """Place a Synthea output folder's bundles into the landing layout.
 
-    Idempotent: a file already landed with the same content is left alone. With `move`,
-    the source files are removed once their copy is in place (the real-Synthea runner).
+    Idempotent: a file already landed with the same content is left alone. A file lands as
+    a hard link to its input where both are on one file system (no second copy of its
+    bytes; removing the landed file later leaves the input alone), else as a copy. A linked
+    file is the input file: an input rewritten in place after landing changes the landed
+    file too, and the upload, which hashes what it sends, sends that content as a new
+    version. With `move`, the source files are removed once they are landed (the
+    real-Synthea runner).
     Every entry of the folder is either landed or listed in `skipped` with its reason; bundles
     with no entries, and patient bundles whose conditional references no run-level bundle
     (here or already landed) answers, are listed in `warnings`. Temp files of a killed earlier
@@ -261,8 +279,8 @@ def ingest_synthea_output(
         shown = str(file.path)
         try:
             with _open_source(file) as src:
-                size = os.fstat(src.fileno()).st_size
-                data = src.read() if size <= max_inspect_bytes else None
+                opened = os.fstat(src.fileno())
+                data = src.read() if opened.st_size <= max_inspect_bytes else None
         except OSError as exc:
             result.skipped.append(Skipped(shown, f"unreadable: {first_line(exc)}"))
             continue
@@ -279,7 +297,7 @@ def ingest_synthea_output(
         if _same_content(target, data, file):
             result.unchanged += 1
         else:
-            _write_landed(target, data, file)
+            _write_landed(target, data, file, opened)
             result.copied += 1
             result.bytes += target.stat().st_size
         if data is not None and file.suffix == ".json":
@@ -401,7 +419,7 @@ def clean_landing(
     """Remove landed files older than the TTL, but only those the object store holds.
 
     A file never uploaded is kept however old it is: the landing folder may be the only
-    copy of it.
+    copy of it. A file landed as a hard link has its input's age (they are one inode).
     """
     now = time.time() if now is None else now
     cutoff = now - ttl_hours * 3600

@@ -12,6 +12,7 @@ temporary folder) or, for a warehouse that reads the store itself, as the object
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fhirflow import gz
 from fhirflow.store import ObjectMissing, ObjectStore, StoredObject
 from fhirflow.warehouse import (
     BatchFile,
@@ -140,41 +142,62 @@ def materialise(
     reads: FileAccess,
     folder: Path,
     workers: int = FETCH_WORKERS,
+    max_file_bytes: int | None = None,
 ) -> tuple[list[BatchFile], list[Rejected]]:
-    """What the warehouse reads for each object, and the objects gone from the store.
+    """What the warehouse reads for each object, and the objects it cannot have.
 
-    reads "url": the objects' URLs, nothing fetched. reads "path": the local store's own
-    files; a remote store's objects are streamed into `folder` by a bounded pool of threads,
-    so memory holds at most one read buffer per thread, whatever the batch size.
+    reads "url": the objects' URLs, nothing fetched (the warehouse inflates gzip itself).
+    reads "path": the local store's own files; a remote store's objects are streamed into
+    `folder`. A gzip-compressed bundle (the upload stores objects compressed) is inflated
+    into `folder`, at most `max_file_bytes` of it, since a warehouse parses a bundle whole
+    from plain text; a gzip NDJSON file is handed over as it is (it streams). A bounded
+    pool of threads does both (gzip and socket reads release the GIL), so memory holds one
+    read buffer per thread, whatever the batch size.
     """
     if reads == "url":
         return [BatchFile(o.key, o.size, url=store.url(o.key)) for o in objects], []
-    files: list[BatchFile] = []
-    gone: list[Rejected] = []
-    remote: list[tuple[StoredObject, Path]] = []
-    for i, obj in enumerate(objects):
+    limit = max_file_bytes if max_file_bytes is not None else 1 << 62
+    remote = any(store.local_path(o.key) is None for o in objects[:1])
+    # Fetching waits on the network; inflating is CPU work, one thread per core is enough.
+    threads = workers if remote else min(workers, os.cpu_count() or 2)
+
+    def prepare(item: tuple[int, StoredObject]) -> BatchFile | Rejected:
+        i, obj = item
         local = store.local_path(obj.key)
         if local is None:
-            remote.append((obj, folder / f"{i:06d}.json"))
-        elif local.is_file():
-            files.append(BatchFile(obj.key, obj.size, path=local))
-        else:
-            gone.append(Rejected(obj.key, obj.size, reasons.GONE))
-    if remote:
-        def fetch(item: tuple[StoredObject, Path]) -> bool:
+            local = folder / f"{i:06d}.fetched"
             try:
-                store.fetch_to(item[0].key, item[1])
+                store.fetch_to(obj.key, local)
             except ObjectMissing:
-                return False
-            return True
+                return Rejected(obj.key, obj.size, reasons.GONE)
+        elif not local.is_file():
+            return Rejected(obj.key, obj.size, reasons.GONE)
+        return _plain(obj, local, folder / f"{i:06d}.json", limit)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(remote)))) as pool:
-            for (obj, path), ok in zip(remote, pool.map(fetch, remote), strict=True):
-                if ok:
-                    files.append(BatchFile(obj.key, obj.size, path=path))
-                else:
-                    gone.append(Rejected(obj.key, obj.size, reasons.GONE))
-    return files, gone
+    batch: list[BatchFile] = []
+    refused: list[Rejected] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(objects) or 1))) as pool:
+        for out in pool.map(prepare, enumerate(objects)):
+            (batch if isinstance(out, BatchFile) else refused).append(out)
+    return batch, refused
+
+
+def _plain(obj: StoredObject, path: Path, target: Path, limit: int) -> BatchFile | Rejected:
+    """The object as the warehouse reads it: plain bundles and NDJSON (gzip or not) as they
+    are, a gzip bundle inflated into `target`."""
+    try:
+        if not gz.is_gzip(path) or files.kind_of(path, obj.key).kind == "ndjson":
+            return BatchFile(obj.key, obj.size, path=path)
+    except FileNotFoundError:
+        return Rejected(obj.key, obj.size, reasons.GONE)
+    outcome = gz.inflate(path, target, limit=limit)
+    if outcome == "corrupt":
+        return Rejected(obj.key, obj.size, reasons.CORRUPT_GZIP)
+    if outcome == "too big":
+        return Rejected(obj.key, obj.size, reasons.inflates_too_big(limit))
+    if path.parent == target.parent:
+        path.unlink()  # the fetched copy; only the inflated one is read
+    return BatchFile(obj.key, obj.size, path=target)
 
 
 def load_batch(
@@ -199,10 +222,11 @@ def load_batch(
     ]
     readable = [o for o in objects if not _over_limit(o, max_file_bytes)]
     with tempfile.TemporaryDirectory(prefix="fhirflow-load-") as tmp:
-        files, gone = materialise(store, readable, reads=warehouse.reads, folder=Path(tmp),
-                                  workers=fetch_workers)
+        files, refused = materialise(store, readable, reads=warehouse.reads,
+                                     folder=Path(tmp), workers=fetch_workers,
+                                     max_file_bytes=max_file_bytes)
         return warehouse.load_batch(
-            new_load_id(), files, rejected=rejected + gone, started_at=started
+            new_load_id(), files, rejected=rejected + refused, started_at=started
         )
 
 

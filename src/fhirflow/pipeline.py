@@ -34,6 +34,8 @@ Say = Callable[[str], None]
 Engine = Literal["simulator", "synthea", "auto"]
 """simulator: the built-in generator; synthea: the real jar (SYNTHEA_JAR or --synthea-jar);
 auto: Synthea when a jar is configured, else the simulator (the generation DAG)."""
+OutputFormat = Literal["bundle", "ndjson", "ndjson.gz"]
+"""bundle: Synthea's files; ndjson / ndjson.gz: a FHIR Bulk Data export (the simulator only)."""
 
 
 def _quiet(_message: str) -> None:
@@ -66,6 +68,7 @@ class GenerateOptions:
     state: str = "Massachusetts"
     engine: Engine = "simulator"
     workers: int | None = None  # simulator processes; None: the cores available
+    output_format: OutputFormat = "bundle"
 
 
 @dataclass
@@ -117,6 +120,9 @@ def generate(settings: Settings, options: GenerateOptions, say: Say = _quiet) ->
         engine = "synthea" if settings.synthea_jar is not None else "simulator"
     who = plural(options.patients, "patient")
     if engine == "synthea":
+        if options.output_format != "bundle":
+            raise ConfigError(f"--format {options.output_format} is the simulator's; the Synthea "
+                              "jar writes bundles here (use --engine simulator)")
         if settings.synthea_jar is None:
             raise ConfigError("--engine synthea needs --synthea-jar PATH or SYNTHEA_JAR")
         say(f"running Synthea {settings.synthea_jar} for {who} (seed {options.seed})")
@@ -128,7 +134,8 @@ def generate(settings: Settings, options: GenerateOptions, say: Say = _quiet) ->
         made = gen.generate_patients(settings.landing_dir, patients=options.patients,
                                      seed=options.seed,
                                      years_of_history=options.years_of_history,
-                                     state=options.state, workers=options.workers)
+                                     state=options.state, workers=options.workers,
+                                     output_format=options.output_format)
     return Generated(engine, options.seed, made.patients, made.files, made.bytes, made.seconds,
                      settings.landing_dir)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fhirflow import gz
 from fhirflow.atomic import remove_stale_temps
 from fhirflow.errors import (
     DiskError,
@@ -187,11 +188,23 @@ def ledger_scope(store: ObjectStore, prefix: str) -> str:
     return f"{store.identity} {prefix}"
 
 
-def object_key(prefix: str, stamp: str, seq: int, landed: LandedFile) -> str:
+def object_key(prefix: str, stamp: str, seq: int, landed: LandedFile, *,
+               compressed: bool = False) -> str:
     """`<prefix><UTC stamp>-<seq>-<file name>`: sorts by upload run, then by order in it.
-    The file name is made safe (a file dropped into landing by hand may have any name)."""
+    The file name is made safe (a file dropped into landing by hand may have any name).
+    A file the upload compresses is `<prefix><stamp>-<seq>z-<file name>.gz`: the `z` tells
+    the load that `.gz` is the upload's, not part of the landed file's name."""
     name = landed.path.name
-    return f"{prefix}{stamp}-{seq:06d}-{safe_file_name(name, data_suffix(name) or '.json')}"
+    safe = safe_file_name(name, data_suffix(name) or ".json")
+    if compressed:
+        return f"{prefix}{stamp}-{seq:06d}z-{safe}{gz.SUFFIX}"
+    return f"{prefix}{stamp}-{seq:06d}-{safe}"
+
+
+def _fingerprint(landed: LandedFile) -> tuple[str, bool]:
+    """The file's content hash, and whether the store should compress it (it is not gzip
+    already: a `.ndjson.gz` export is stored as it is)."""
+    return file_sha256(landed.path), not gz.is_gzip(landed.path)
 
 
 def _held_keys(store: ObjectStore, prefix: str, keys: list[str]) -> set[str]:
@@ -229,7 +242,7 @@ def upload_landing(
     started = time.perf_counter()
     result = UploadResult()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    todo: list[tuple[str, LandedFile]] = []
+    todo: list[tuple[str, LandedFile, bool]] = []
     store.check()  # unreachable store or missing bucket: one clear line before any work
     with _upload_lock(state_dir), UploadLedger(ledger_path(state_dir),
                                                ledger_scope(store, prefix)) as ledger:
@@ -240,13 +253,14 @@ def upload_landing(
         result.landed = len(landed_files)
         # Hashing dominates a re-run over a large landing folder; hashlib releases the GIL.
         with ThreadPoolExecutor(max_workers=max(1, min(workers, 4))) as pool:
-            hashes = list(pool.map(lambda f: file_sha256(f.path), landed_files))
+            prints = list(pool.map(_fingerprint, landed_files))
+        hashes = [sha for sha, _ in prints]
         knowns = [ledger.lookup(f.relpath, sha) for f, sha in zip(landed_files, hashes,
                                                                    strict=True)]
         held = _held_keys(store, prefix, [k[0] for k in knowns if k])
         plans: list[tuple[str, str, int, str]] = []
-        for seq, (landed, sha, known) in enumerate(zip(landed_files, hashes, knowns,
-                                                       strict=True)):
+        for seq, (landed, (sha, compress), known) in enumerate(zip(landed_files, prints,
+                                                                   knowns, strict=True)):
             if known and known[0] in held:
                 if known[1] != "done":  # planned by a run that died after the PUT
                     ledger.confirm(known[0])
@@ -254,9 +268,9 @@ def upload_landing(
                 continue
             if known and known[1] == "done":
                 result.resent += 1
-            key = object_key(prefix, stamp, seq, landed)
+            key = object_key(prefix, stamp, seq, landed, compressed=compress)
             plans.append((landed.relpath, sha, landed.size, key))
-            todo.append((key, landed))
+            todo.append((key, landed, compress))
         # Every key is durable in the ledger before its upload starts (one commit).
         ledger.plan_many(plans)
         _send(store, todo, ledger, result, workers, progress)
@@ -264,12 +278,14 @@ def upload_landing(
     return result
 
 
-def _send(store: ObjectStore, todo: list[tuple[str, LandedFile]], ledger: UploadLedger,
+def _send(store: ObjectStore, todo: list[tuple[str, LandedFile, bool]], ledger: UploadLedger,
           result: UploadResult, workers: int, progress: Progress | None) -> None:
-    total_bytes = sum(f.size for _, f in todo)
+    total_bytes = sum(f.size for _, f, _ in todo)
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(store.put_file, key, f.path): (key, f) for key, f in todo}
+        # The store compresses on the way (gzip releases the GIL: both cores work).
+        futures = {pool.submit(store.put_file, key, f.path, compress=compress): (key, f)
+                   for key, f, compress in todo}
         try:
             for future in as_completed(futures):
                 key, landed = futures[future]

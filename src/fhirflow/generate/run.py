@@ -2,7 +2,8 @@
 
 Patients are simulated in chunks of consecutive indices. Patient i depends only on the run's
 arguments and i (its generator is seeded from them), every worker writes the bundles of its
-own chunks, and what the run-level bundles need (which providers were used, and how often) is
+own chunks (or, for NDJSON, its chunks' part files, which the parent joins in chunk order),
+and what the run-level bundles need (which providers were used, and how often) is
 summed in the parent: so the files are the same whatever the number of workers.
 """
 
@@ -20,6 +21,7 @@ from fhirflow.generate.bundles import bundle_filename, encode_bundle
 from fhirflow.generate.catalog import Catalog
 from fhirflow.generate.clock import LocalClock
 from fhirflow.generate.life import RunContext
+from fhirflow.generate.ndjson import BulkTarget, ChunkParts
 from fhirflow.generate.providers import Utilization, build_network
 from fhirflow.generate.simulate import simulate_patient
 from fhirflow.landing import landing_relpath, write_atomic
@@ -39,6 +41,7 @@ class RunArguments:
     utc_offset: int
     dst: bool
     modules: frozenset[str]
+    bulk: BulkTarget | None = None  # NDJSON parts instead of one bundle file per patient
 
     def context(self) -> RunContext:
         return RunContext(seed=self.seed, state=self.state, reference_t=self.reference_t,
@@ -57,6 +60,7 @@ class ChunkResult:
     organizations: set[str] = field(default_factory=set)
     clinicians: set[str] = field(default_factory=set)
     used_home: bool = False
+    parts: dict[str, Path] = field(default_factory=dict)  # NDJSON: resource type -> part
 
 
 _worker_context: RunContext | None = None
@@ -71,12 +75,15 @@ def _init_worker(arguments: RunArguments) -> None:
 
 def _run_chunk(bounds: tuple[int, int]) -> ChunkResult:
     assert _worker_context is not None and _worker_arguments is not None
-    return simulate_chunk(_worker_context, _worker_arguments.landing_root, *bounds)
+    return simulate_chunk(_worker_context, _worker_arguments.landing_root, *bounds,
+                          bulk=_worker_arguments.bulk)
 
 
 def simulate_chunk(ctx: RunContext, landing_root: Path, start: int, stop: int,
-                   each: Callable[[], None] | None = None) -> ChunkResult:
-    """Patients start..stop-1: write their bundles; return what was written and used."""
+                   each: Callable[[], None] | None = None,
+                   bulk: BulkTarget | None = None) -> ChunkResult:
+    """Patients start..stop-1: write their bundles (or, with `bulk`, this chunk's NDJSON
+    parts); return what was written and used."""
     ctx.usage.clear()
     ctx.used_orgs.clear()
     ctx.used_clinicians.clear()
@@ -85,18 +92,28 @@ def simulate_chunk(ctx: RunContext, landing_root: Path, start: int, stop: int,
     # A patient's resources form no reference cycles, so reference counting frees them; the
     # cycle collector would only rescan the bundle being built (a quarter of the run's time).
     collecting = gc.isenabled()
+    parts = ChunkParts(bulk, start, ctx.state) if bulk is not None else None
     gc.disable()
     try:
         for index in range(start, stop):
             person, bundle = simulate_patient(ctx, index)
-            filename = bundle_filename(person.given, person.family, person.id)
-            target = landing_root / landing_relpath(filename, person.id)
-            data = encode_bundle(bundle)
-            write_atomic(target, data)
-            result.paths.append(target)
-            result.bytes += len(data)
+            if parts is not None:
+                parts.write(bundle)
+            else:
+                filename = bundle_filename(person.given, person.family, person.id)
+                target = landing_root / landing_relpath(filename, person.id)
+                data = encode_bundle(bundle)
+                write_atomic(target, data)
+                result.paths.append(target)
+                result.bytes += len(data)
             if each is not None:
                 each()
+        if parts is not None:
+            result.parts = parts.close()
+    except BaseException:
+        if parts is not None:
+            parts.discard()
+        raise
     finally:
         if collecting:
             gc.enable()
@@ -125,7 +142,8 @@ def run_chunks(arguments: RunArguments, patients: int, workers: int,
         ctx = arguments.context()
         tick = (lambda: progress(1)) if progress is not None else None
         for start, stop in chunks:
-            yield simulate_chunk(ctx, arguments.landing_root, start, stop, tick)
+            yield simulate_chunk(ctx, arguments.landing_root, start, stop, tick,
+                                 bulk=arguments.bulk)
         return
     with multiprocessing.get_context(_start_method()).Pool(workers, _init_worker,
                                                            (arguments,)) as pool:

@@ -32,8 +32,8 @@ def generate_for_run(settings: Settings, ds: DagSettings, *, dag_id: str, run_id
     simulator; the seed follows the run, so a retry makes the same patients again."""
     seed = seed_for_run(ds.generation_seed, dag_id, run_key(logical_date, run_id))
     made = pipeline.generate(settings, pipeline.GenerateOptions(
-        ds.generation_patients, seed, ds.generation_years, ds.generation_state, "auto"),
-        log.info)
+        ds.generation_patients, seed, ds.generation_years, ds.generation_state, "auto",
+        output_format=ds.generation_format), log.info)
     summary = {"engine": made.engine, "seed": seed, "patients": made.patients,
                "files": made.files, "bytes": made.bytes, "seconds": round(made.seconds, 2),
                "landing": str(made.landing_dir)}

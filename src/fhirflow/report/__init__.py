@@ -66,6 +66,7 @@ def _facts(answers: dict[str, Answer], patients: int | None) -> list[page.Fact]:
         page.Fact("bundles loaded", count(raw_row.get("bundles"))),
         page.Fact("loads", count(raw_row.get("loads"))),
         page.Fact("files quarantined", count(raw_row.get("quarantined"))),
+        page.Fact("entries quarantined", count(raw_row.get("entries_quarantined"))),
         page.Fact("last load (UTC)", f"{last:%Y-%m-%d %H:%M}" if last else "none yet"),
         page.Fact("encounters span", span),
     ]

@@ -46,11 +46,11 @@ h2 { font-size: 19px; margin: 28px 0 10px; padding-bottom: 4px;
      border-bottom: 2px solid var(--ink); }
 h3 { font-size: 15px; margin: 0 0 2px; }
 .sub { color: var(--muted); margin: 0 0 14px; }
-.facts { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px;
-         margin: 0; padding: 0; list-style: none; }
-.facts li { background: var(--paper); border: 1px solid var(--line); border-radius: 6px;
-            padding: 8px 12px; }
-.facts .v { display: block; font-size: 20px; font-weight: 600; }
+/* Boxes as wide as their value (a date never wraps), sharing the row's width. */
+.facts { display: flex; flex-wrap: wrap; gap: 8px; margin: 0; padding: 0; list-style: none; }
+.facts li { flex: 1 1 auto; background: var(--paper); border: 1px solid var(--line);
+            border-radius: 6px; padding: 8px 12px; }
+.facts .v { display: block; font-size: 20px; font-weight: 600; white-space: nowrap; }
 .facts .k { color: var(--muted); font-size: 12px; }
 .banner { background: #fff6e0; border: 1px solid #e6c36b; border-radius: 6px; padding: 10px 14px;
           margin: 14px 0 0; }
@@ -69,6 +69,8 @@ table { border-collapse: collapse; width: 100%; margin-top: 8px; font-size: 12px
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line);
          overflow-wrap: anywhere; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+th, td.nowrap { white-space: nowrap; }
+summary { cursor: pointer; color: var(--muted); margin-top: 8px; }
 footer { color: var(--muted); font-size: 12px; padding: 24px 20px 32px; }
 @media (max-width: 900px) { .grid { grid-template-columns: minmax(0, 1fr); } }
 @page { size: A4; margin: 12mm; }
@@ -113,9 +115,13 @@ def _table(table: Table) -> str:
                    f"<th>{_esc(h)}</th>" for i, h in enumerate(table.headers))
     body = "".join(
         "<tr>" + "".join(f'<td class="num">{_esc(c)}</td>' if numeric_columns[i] else
+                         f'<td class="nowrap">{_esc(c)}</td>' if i in table.nowrap else
                          f"<td>{_esc(c)}</td>" for i, c in enumerate(row)) + "</tr>"
         for row in table.rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    text = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if table.folded:
+        return f"<details><summary>{_esc(table.folded)}</summary>{text}</details>"
+    return text
 
 
 def _chart(chart: Chart) -> str:

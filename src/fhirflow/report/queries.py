@@ -5,9 +5,9 @@ names, `extract`, `case`, `like`, `count(distinct)`, `union all`): the same text
 either warehouse through `Warehouse.query`. Each query names the relations it reads, so a
 warehouse where dbt has not built them yet gets a sentence instead of a failed query.
 
-Several queries stand in for models of the star schema (issue 12) that are not built yet;
-`Query.mart` names the model that should answer it once it exists, so moving over is a change
-of the query's text here and nothing else.
+They read the star schema's marts and data-quality models (dim_*, fct_*, mart_*, dq_*) and,
+for what the load did, RAW's own tables (LOAD_WATERMARK, LOAD_ERRORS, ENTRY_ERRORS,
+FHIR_BUNDLES, FHIR_RESOURCES); never staging or intermediate models.
 """
 
 from __future__ import annotations
@@ -23,30 +23,20 @@ if TYPE_CHECKING:
     from fhirflow.warehouse import Warehouse
 
 # The layers the report reads (lower case; Snowflake reports them upper case).
-SCHEMAS = ("raw", "staging", "intermediate", "marts")
+SCHEMAS = ("raw", "marts")
 
 # Loads drawn in "loads over time": a warehouse fed every 5 minutes has 100 k loads a year.
 MAX_LOADS = 500
-# Quarantined files listed one by one (all of them are counted by reason).
+# Quarantined files and entries listed one by one (all of them are counted by reason).
 MAX_ERROR_FILES = 50
-
-AGE_BAND_WIDTH = 10
-AGE_BAND_TOP = 90  # the last band is "90+"
+MAX_ERROR_ENTRIES = 50
 
 
-def age_bands() -> list[str]:
-    """Bands in order, youngest first: '0-9', '10-19', ..., '90+'."""
-    bands = [f"{lo}-{lo + AGE_BAND_WIDTH - 1}" for lo in range(0, AGE_BAND_TOP, AGE_BAND_WIDTH)]
-    return [*bands, f"{AGE_BAND_TOP}+"]
-
-
-def _age_band_sql(column: str) -> str:
-    whens = [
-        f"when {column} < {lo + AGE_BAND_WIDTH} then '{band}'"
-        for lo, band in zip(range(0, AGE_BAND_TOP, AGE_BAND_WIDTH), age_bands(), strict=False)
-    ]
-    return (f"case when {column} is null then 'unknown' {' '.join(whens)} "
-            f"else '{AGE_BAND_TOP}+' end")
+def band_start(band: str) -> int:
+    """Where an age band of dim_patients.age_band starts ('18-34' -> 18, '80+' -> 80), so
+    the bands sort youngest first whatever the mart defines; 'unknown' sorts last."""
+    head = band.split("-")[0].rstrip("+")
+    return int(head) if head.isdigit() else 1_000
 
 
 @dataclass(frozen=True)
@@ -54,96 +44,21 @@ class Query:
     name: str
     sql: str
     needs: tuple[str, ...]  # "schema.relation", lower case
-    mart: str = ""  # the issue-12 model that should answer this once it lands
 
 
-# -- reference integrity and completeness until dq_reference_integrity / dq_completeness --
-
-
-@dataclass(frozen=True)
-class ReferenceCheck:
-    resource_type: str
-    reference_path: str
-    child: str  # relation holding the reference
-    column: str  # its resolved id column
-    parent: str  # relation the id must be found in
-    key: str  # key column of the parent
-    where: str = ""  # rows where the reference is expected (others are not counted)
-
-
-REFERENCE_CHECKS: tuple[ReferenceCheck, ...] = (
-    ReferenceCheck("Encounter", "Encounter.subject", "staging.stg_encounters", "patient_id",
-                   "staging.stg_patients", "patient_id"),
-    ReferenceCheck("Encounter", "Encounter.serviceProvider", "staging.stg_encounters",
-                   "organization_id", "staging.stg_organizations", "organization_id"),
-    ReferenceCheck("Encounter", "Encounter.participant.individual", "staging.stg_encounters",
-                   "provider_reference", "intermediate.int_reference_map", "reference"),
-    ReferenceCheck("Condition", "Condition.encounter", "staging.stg_conditions",
-                   "encounter_id", "staging.stg_encounters", "encounter_id"),
-    ReferenceCheck("Observation", "Observation.encounter", "staging.stg_observations",
-                   "encounter_id", "staging.stg_encounters", "encounter_id"),
-    ReferenceCheck("MedicationRequest", "MedicationRequest.encounter",
-                   "staging.stg_medications", "encounter_id", "staging.stg_encounters",
-                   "encounter_id"),
-    ReferenceCheck("Procedure", "Procedure.encounter", "staging.stg_procedures",
-                   "encounter_id", "staging.stg_encounters", "encounter_id"),
-    ReferenceCheck("Immunization", "Immunization.encounter", "staging.stg_immunizations",
-                   "encounter_id", "staging.stg_encounters", "encounter_id"),
-    ReferenceCheck("Claim", "Claim.patient", "staging.stg_claims", "patient_id",
-                   "staging.stg_patients", "patient_id"),
-    ReferenceCheck("Claim", "Claim.item.encounter", "staging.stg_claims", "encounter_id",
-                   "staging.stg_encounters", "encounter_id", "claim_kind = 'encounter'"),
-)
-
-
-def _reference_sql(check: ReferenceCheck) -> str:
-    where = f" where {check.where}" if check.where else ""
-    # undefined: the field is empty; unresolved: it names something the warehouse lacks.
-    return (
-        f"select '{check.resource_type}' as resource_type, "
-        f"'{check.reference_path}' as reference_path, "
-        "count(*) as reference_count, "
-        f"count(*) - count(c.{check.column}) as undefined_count, "
-        f"count(c.{check.column}) - count(p.target_key) as unresolved_count "
-        f"from {check.child} as c "
-        f"left join (select distinct {check.key} as target_key from {check.parent}) as p "
-        f"on c.{check.column} = p.target_key{where}"
-    )
-
-
-# Key columns whose share of nulls the report shows (dq_completeness will own this list).
-COMPLETENESS_COLUMNS: dict[str, tuple[str, ...]] = {
-    "stg_patients": ("birth_date", "gender", "race", "ethnicity", "city", "state"),
-    "stg_encounters": ("start_at", "stop_at", "patient_id", "organization_id",
-                       "provider_reference", "encounter_class", "code"),
-    "stg_conditions": ("start_date", "patient_id", "encounter_id", "code"),
-    "stg_observations": ("date_at", "patient_id", "encounter_id", "code"),
-    "stg_medications": ("start_at", "patient_id", "encounter_id", "code"),
-    "stg_procedures": ("start_at", "patient_id", "encounter_id", "code"),
-    "stg_immunizations": ("date_at", "patient_id", "encounter_id", "code"),
-    "stg_claims": ("patient_id", "payer_name", "total"),
-}
-
-
-def _completeness_sql() -> str:
-    parts = [
-        f"select '{model}' as model_name, '{column}' as column_name, "
-        f"count(*) as row_count, count(*) - count({column}) as null_count "
-        f"from staging.{model}"
-        for model, columns in COMPLETENESS_COLUMNS.items()
-        for column in columns
-    ]
-    return "\nunion all\n".join(parts)
-
-
-_CONDITION_CATEGORY = (
-    # The SNOMED CT semantic tag ends the description: "Stress (finding)". Synthea writes
-    # some without one ("COVID-19"): those stay 'untagged', shown beside the disorders.
-    "case when description like '%(disorder)' then 'disorder' "
-    "when description like '%(finding)' then 'finding' "
-    "when description like '%(situation)' then 'situation' "
-    "else 'untagged' end"
-)
+# Cost is what the claim asked for: the EOB's submitted total, else Claim.total, as
+# fct_encounters.total_claim_cost has it, so the by-payer and by-class figures agree.
+_CLAIM_COST = "coalesce(submitted_total, claim_total)"
+# A patient-year: a patient with at least one claim with a service date in a calendar year.
+# A CTE joined to each row (rather than a scalar subquery beside a GROUP BY) so that both
+# warehouses read it as one constant per row.
+_PATIENT_YEARS = """active as (
+    select count(*) as patient_years
+    from (
+        select distinct patient_id, extract(year from service_date) as service_year
+        from marts.fct_claims
+    ) as billed
+)"""
 
 QUERIES: tuple[Query, ...] = (
     Query("raw_facts", """
@@ -151,42 +66,40 @@ select
     (select count(*) from raw.fhir_bundles) as bundles,
     (select count(*) from raw.load_watermark) as loads,
     (select count(*) from raw.load_errors) as quarantined,
+    (select count(*) from raw.entry_errors) as entries_quarantined,
     (select max(finished_at) from raw.load_watermark) as last_load_at""",
-          ("raw.fhir_bundles", "raw.load_watermark", "raw.load_errors")),
+          ("raw.fhir_bundles", "raw.load_watermark", "raw.load_errors", "raw.entry_errors")),
     Query("resource_types", """
 select resource_type, count(*) as resources
-from staging.base_fhir_entries
-group by resource_type""", ("staging.base_fhir_entries",)),
-    Query("age_sex", f"""
-select gender, {_age_band_sql('age_years')} as age_band, count(*) as patients
+from raw.fhir_resources
+group by resource_type""", ("raw.fhir_resources",)),
+    Query("age_sex", """
+select gender, coalesce(age_band, 'unknown') as age_band, count(*) as patients
 from marts.dim_patients
-group by 1, 2""", ("marts.dim_patients",), "dim_patients.age_band"),
+group by gender, coalesce(age_band, 'unknown')""", ("marts.dim_patients",)),
     Query("race_ethnicity", """
 select race, ethnicity, count(*) as patients
 from marts.dim_patients
 group by race, ethnicity""", ("marts.dim_patients",)),
     Query("vital_status", """
-select is_deceased, count(*) as patients
+select is_alive, count(*) as patients
 from marts.dim_patients
-group by is_deceased""", ("marts.dim_patients",), "dim_patients.is_alive"),
+group by is_alive""", ("marts.dim_patients",)),
     Query("places", """
 select state, city, count(*) as patients
 from marts.dim_patients
 group by state, city""", ("marts.dim_patients",)),
     Query("encounters_monthly", """
-select
-    extract(year from start_at) as event_year,
-    extract(month from start_at) as event_month,
-    encounter_class,
-    count(*) as encounters
-from marts.fct_encounters
-where start_at is not null
-group by 1, 2, 3""", ("marts.fct_encounters",), "mart_utilization_monthly"),
-    Query("conditions", f"""
-select {_CONDITION_CATEGORY} as category, description, count(distinct patient_id) as patients
-from staging.stg_conditions
-group by 1, 2""", ("staging.stg_conditions",),
-          "mart_condition_prevalence (fct_conditions.category)"),
+select year as event_year, month as event_month, encounter_class,
+    sum(encounters) as encounters
+from marts.mart_utilization_monthly
+group by year, month, encounter_class""", ("marts.mart_utilization_monthly",)),
+    # Lifetime prevalence over the whole population (the mart's 'all' x 'all' rows).
+    Query("conditions", """
+select condition_code, condition_description as description, condition_category as category,
+    patients_with_condition as patients, population, prevalence
+from marts.mart_condition_prevalence
+where gender = 'all' and age_band = 'all'""", ("marts.mart_condition_prevalence",)),
     Query("medications", """
 select description, count(*) as prescriptions, count(distinct patient_id) as patients
 from marts.fct_medications
@@ -197,39 +110,45 @@ from marts.fct_procedures
 group by description""", ("marts.fct_procedures",)),
     Query("immunizations", """
 select description, count(*) as doses, count(distinct patient_id) as patients
-from staging.stg_immunizations
-group by description""", ("staging.stg_immunizations",), "fct_immunizations"),
-    # A patient-year: one patient with at least one billed encounter or prescription in a
-    # calendar year. Cost: encounter claims plus pharmacy claims.
-    Query("cost_yearly", """
-with billed as (
-    select patient_id, extract(year from start_at) as event_year,
-        extract(month from start_at) as event_month, total_claim_cost as cost
-    from marts.fct_encounters
-    union all
-    select patient_id, extract(year from start_at) as event_year,
-        extract(month from start_at) as event_month, base_cost as cost
-    from marts.fct_medications
-)
-select event_year, max(event_month) as last_month, count(distinct patient_id) as patients,
-    sum(cost) as cost
-from billed
-where event_year is not null
-group by event_year""", ("marts.fct_encounters", "marts.fct_medications"),
-          "mart_utilization_monthly (+ fct_claims for pharmacy)"),
-    Query("cost_by_payer", """
-select payer_name, 'encounters' as claim_source, count(*) as claims, sum(total_claim_cost) as cost
-from marts.fct_encounters
-group by payer_name
+from marts.fct_immunizations
+group by description""", ("marts.fct_immunizations",)),
+    Query("cost_yearly", f"""
+select extract(year from service_date) as event_year,
+    max(extract(month from service_date)) as last_month,
+    count(distinct patient_id) as patients,
+    sum({_CLAIM_COST}) as cost
+from marts.fct_claims
+where service_date is not null
+group by extract(year from service_date)""", ("marts.fct_claims",)),
+    # Per payer: its claims over the patient-years in which it was billed at least once.
+    Query("cost_by_payer", f"""
+select coalesce(p.payer_name, 'no payer recorded') as payer_name,
+    count(*) as claims,
+    sum(case when c.claim_kind = 'medication' then {_CLAIM_COST} else 0 end)
+        as pharmacy_cost,
+    sum({_CLAIM_COST}) as cost,
+    count(distinct c.patient_id || '|' || cast(extract(year from c.service_date) as varchar))
+        as patient_years
+from marts.fct_claims as c
+left join marts.dim_payers as p
+    on c.payer_id = p.payer_id
+group by coalesce(p.payer_name, 'no payer recorded')""",
+          ("marts.fct_claims", "marts.dim_payers")),
+    # Per class: its cost over every patient-year, so the classes add up to the whole;
+    # prescriptions are billed outside encounters, as their own line.
+    Query("cost_by_class", f"""
+with {_PATIENT_YEARS}
+select coalesce(e.encounter_class, 'unknown') as encounter_class, count(*) as encounters,
+    sum(e.total_claim_cost) as cost, max(active.patient_years) as patient_years
+from marts.fct_encounters as e
+cross join active
+group by coalesce(e.encounter_class, 'unknown')
 union all
-select payer_name, 'prescriptions' as claim_source, count(*) as claims, sum(base_cost) as cost
-from marts.fct_medications
-group by payer_name""", ("marts.fct_encounters", "marts.fct_medications"),
-          "fct_claims + dim_payers"),
-    Query("cost_by_class", """
-select encounter_class, count(*) as encounters, sum(total_claim_cost) as cost
-from marts.fct_encounters
-group by encounter_class""", ("marts.fct_encounters",), "mart_utilization_monthly"),
+select 'prescriptions (pharmacy claims)' as encounter_class, count(*) as encounters,
+    sum({_CLAIM_COST}) as cost, max(active.patient_years) as patient_years
+from marts.fct_claims as c
+cross join active
+where c.claim_kind = 'medication'""", ("marts.fct_encounters", "marts.fct_claims")),
     Query("loads", f"""
 select load_id, finished_at, files_seen, files_loaded, files_failed, bytes_loaded
 from raw.load_watermark
@@ -244,12 +163,26 @@ select object_key, reason, file_size, failed_at
 from raw.load_errors
 order by failed_at desc, object_key
 limit {MAX_ERROR_FILES}""", ("raw.load_errors",)),
-    Query("reference_integrity",
-          "\nunion all\n".join(_reference_sql(c) for c in REFERENCE_CHECKS),
-          tuple(sorted({r for c in REFERENCE_CHECKS for r in (c.child, c.parent)})),
-          "dq_reference_integrity"),
-    Query("completeness", _completeness_sql(),
-          tuple(f"staging.{m}" for m in COMPLETENESS_COLUMNS), "dq_completeness"),
+    Query("entry_reasons", """
+select reason, count(*) as entry_count, count(distinct object_key) as file_count
+from raw.entry_errors
+group by reason""", ("raw.entry_errors",)),
+    Query("error_entries", f"""
+select object_key, entry_index, line_number, resource_type, reason, failed_at
+from raw.entry_errors
+order by failed_at desc, object_key, entry_index, line_number
+limit {MAX_ERROR_ENTRIES}""", ("raw.entry_errors",)),
+    # `references` is a reserved word on DuckDB: the sum of its three parts is the same.
+    Query("reference_integrity", """
+select resource_type, reference_path,
+    resolved + undefined + unresolved as reference_count,
+    undefined as undefined_count, unresolved as unresolved_count,
+    max_undefined_share, max_unresolved_share, is_within_threshold
+from marts.dq_reference_integrity""", ("marts.dq_reference_integrity",)),
+    Query("completeness", """
+select model_name, column_name, column_role, row_count, null_count, max_null_share,
+    is_within_threshold
+from marts.dq_completeness""", ("marts.dq_completeness",)),
 )
 
 # Views too (base_fhir_entries is one): Snowflake's information_schema.tables lists them,

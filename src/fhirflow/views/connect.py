@@ -7,23 +7,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fhirflow.errors import FhirflowError, first_line
+from fhirflow.errors import FhirflowError
 
 if TYPE_CHECKING:
     from fhirflow.config import Settings
 
 
 def duckdb_connection(settings: Settings) -> Any:
-    import duckdb
+    """The warehouse layer's read-only DuckDB connection (its one-line errors for a locked
+    or unusable file); only a missing file is told here, as views can read --input instead."""
+    from fhirflow.warehouse import open_warehouse
+    from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
     path = settings.duckdb_path
     if not path.exists():
         raise FhirflowError(f"no warehouse at {path}; run `fhirflow run` first, or give --input")
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as exc:
-        raise FhirflowError(f"cannot open {path}: {first_line(exc)} (is another fhirflow or "
-                            "dbt writing to it?)") from None
+    warehouse = open_warehouse(settings, "duckdb", read_only=True)
+    assert isinstance(warehouse, DuckDBWarehouse)
+    # Closing the connection is closing the warehouse: it holds nothing else.
+    return warehouse.con
 
 
 def snowflake_connection(settings: Settings) -> Any:

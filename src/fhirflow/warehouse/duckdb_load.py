@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fhirflow import gz
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
     BatchFile,
@@ -22,10 +21,11 @@ from fhirflow.warehouse import (
     EntryRejected,
     Rejected,
     files,
+    reasons,
 )
 from fhirflow.warehouse import duckdb_sql as sql
 
-CORRUPT_GZIP = "gzip data is corrupt or truncated"
+CORRUPT_GZIP = reasons.CORRUPT_GZIP
 
 
 @dataclass
@@ -88,9 +88,11 @@ class _Batch:
         con = self.con
         name = files.source_name(f.key)
         digest = hashlib.sha256()
+        content_bytes = 0  # inflated: the file's size as RAW records a bundle's
         try:
             for block in files.blocks(path):
                 digest.update(block.raw)
+                content_bytes += len(block.raw)
                 params = {"key": f.key, "name": name}
                 if block.text is not None:
                     con.execute(sql.NDJSON_BLOCK,
@@ -102,7 +104,7 @@ class _Batch:
                                     list(files.split_lines(block)))
                     con.execute(sql.NDJSON_ROWS, params)
                 self._insert_candidates()
-        except (OSError, EOFError, zlib.error) as exc:
+        except (OSError, *gz.CORRUPT_ERRORS) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
                 raise
             # What went in before the damage goes out again: the file is one error.
@@ -114,7 +116,7 @@ class _Batch:
             self._take_back(f.key)  # re-sent content RAW holds already (SKIP_RESENT_BUNDLES)
             return
         row = con.execute(sql.INSERT_NDJSON_FILE, self._params(
-            key=f.key, name=name, size=f.size, hash=digest.hexdigest())).fetchone()
+            key=f.key, name=name, size=content_bytes, hash=digest.hexdigest())).fetchone()
         self.loaded.append(row[0])
 
     def _take_back(self, key: str) -> None:
@@ -156,12 +158,7 @@ def _local_path(file: BatchFile) -> Path:
 
 def _gunzip(source: Path, target: Path) -> bool:
     """Decompress a gzip bundle for read_blob, streaming; False when the gzip is damaged."""
-    try:
-        with gzip.open(source, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except (EOFError, zlib.error, gzip.BadGzipFile):
-        return False
-    return True
+    return gz.inflate(source, target, limit=1 << 62) == "done"
 
 
 def migrate(con: Any) -> None:
@@ -174,9 +171,10 @@ def migrate(con: Any) -> None:
     con.execute("begin transaction")
     try:
         con.execute(sql.MIGRATE_COLUMNS)
-        con.execute("""
+        con.execute(f"""
             create or replace temp table _classified as
-            select object_key as key, null as name, bundle::varchar as text, bundle_type,
+            select object_key as key, null as name, bundle_type,
+                   json_transform(bundle::varchar, '{sql.BUNDLE_STRUCT}').entry as entries,
                    load_id, loaded_at, cast(null as varchar) as reason
             from raw.fhir_bundles
         """)

@@ -89,13 +89,17 @@ alter table raw.load_errors add column if not exists source_name varchar;
 alter table raw.load_errors add column if not exists superseded_by varchar;
 """
 
-_ENTRY_STRUCT = (
-    '{"entry": [{"fullUrl": "VARCHAR", "resource": "JSON", '
+BUNDLE_STRUCT = (
+    '{"resourceType": "VARCHAR", "type": "VARCHAR", '
+    '"entry": [{"fullUrl": "VARCHAR", "resource": "JSON", '
     '"request": {"method": "VARCHAR", "url": "VARCHAR", "ifNoneExist": "VARCHAR"}}]}'
 )
 
-# One reason per bad bundle file; the first that applies wins. `try()` turns the parse
-# error of invalid JSON into NULL.
+# One reason per bad bundle file; the first that applies wins. Each bundle is parsed once,
+# here: `json_transform` gives its type and its entries as typed structs (each resource
+# kept as JSON) that FLATTEN_BUNDLES unnests; `try()` turns a parse error into NULL, and
+# only then does `json_valid` (a second parse, of bad files alone) tell invalid JSON from
+# JSON that is not an object.
 CLASSIFY_BUNDLES = f"""
 create or replace temp table _classified as
 with files as (
@@ -108,8 +112,8 @@ parsed as (
     select
         *,
         case when text is not null and not starts_with(text, chr(65279))
-            then try(json_extract_string(text, ['$.resourceType', '$.type']))
-        end as fields
+            then try(json_transform(text, '{BUNDLE_STRUCT}'))
+        end as doc
     from files
 )
 select
@@ -117,14 +121,15 @@ select
     name,
     size,
     content_hash,
-    text,
-    fields[2] as bundle_type,
+    doc.type as bundle_type,
+    doc.entry as entries,
     case
         when size = 0 then {sql_literal(reasons.EMPTY)}
         when text is null then {sql_literal(reasons.NOT_UTF8)}
         when starts_with(text, chr(65279)) then {sql_literal(reasons.BYTE_ORDER_MARK)}
-        when fields is null then {sql_literal(reasons.INVALID_JSON)}
-        when fields[1] is distinct from 'Bundle' or not starts_with(ltrim(text), '{{')
+        when doc is null and not json_valid(text) then {sql_literal(reasons.INVALID_JSON)}
+        when doc is null or doc.resourceType is distinct from 'Bundle'
+            or not starts_with(ltrim(text), '{{')
             then {sql_literal(reasons.NOT_A_BUNDLE)}
     end as reason
 from parsed
@@ -152,17 +157,12 @@ _CANDIDATE_COLUMNS = f"""
 # Every entry of the batch's good bundles, with its keys and the first entry rule it breaks.
 FLATTEN_BUNDLES = f"""
 create or replace temp table _candidates as
-with docs as (
-    select key, name, bundle_type,
-           json_transform(text, '{_ENTRY_STRUCT}').entry as entries
-    from _classified
-    where reason is null
-),
-entries as (
+with entries as (
     select key, name, bundle_type,
            unnest(entries) as e,
            unnest(range(len(entries))) as entry_index
-    from docs
+    from _classified
+    where reason is null
 ),
 keyed as (
     select
@@ -300,7 +300,7 @@ create or replace temp table _keys (path varchar, key varchar, name varchar);
 create or replace temp table _rejected (key varchar, name varchar, size bigint, reason varchar);
 create or replace temp table _counts (key varchar, entries bigint, rejected bigint);
 create or replace temp table _classified (key varchar, name varchar, size bigint,
-    content_hash varchar, text varchar, bundle_type varchar, reason varchar);
+    content_hash varchar, bundle_type varchar, reason varchar);
 """
 
 DROP_BATCH_TABLES = """

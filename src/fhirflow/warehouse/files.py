@@ -8,24 +8,29 @@ streams through in constant memory.
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
+
+from fhirflow import gz
 
 Kind = Literal["bundle", "ndjson"]
 
-GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = gz.MAGIC
 BLOCK_BYTES = 32 << 20
 # How far the first line is looked for when telling the kinds apart.
 _SNIFF_BYTES = 4 << 20
 # Names that say NDJSON. A file is NDJSON by content too (see `kind_of`).
 _NDJSON_NAME = re.compile(r"\.(ndjson|jsonl)(\.gz)?$", re.IGNORECASE)
-# `<stamp>-<seq>-<name>`: the upload's key of a landed file (upload.object_key).
+# `<stamp>-<seq>-<name>`: the upload's key of a landed file (upload.object_key);
+# `<stamp>-<seq>z-<name>.gz`: the key of one the upload compressed (the `z` says so).
 _KEYED_NAME = re.compile(r"^\d{8}T\d+Z-\d+-(.+)$")
+_COMPRESSED_KEYED_NAME = re.compile(r"^\d{8}T\d+Z-\d+z-(.+)\.gz$")
+# A first look at a file's head: enough to see a pretty-printed bundle's first line.
+_QUICK_SNIFF_BYTES = 64 << 10
 
 
 def is_fhir_file_name(name: str) -> bool:
@@ -40,22 +45,18 @@ def is_ndjson_name(name: str) -> bool:
 
 def source_name(key: str) -> str:
     """The landed file's name inside an object key: the identity a re-landed, corrected
-    version of a file shares with its earlier one (keys differ by upload stamp)."""
+    version of a file shares with its earlier one (keys differ by upload stamp).
+
+    The upload's own compression is no part of it: `Foo.json` uploaded plain by an earlier
+    version and `Foo.json` uploaded gzip-compressed are the same file, so RAW's content
+    hash check (of the decompressed content) passes a re-sent copy over."""
     base = key.rsplit("/", 1)[-1]
-    match = _KEYED_NAME.match(base)
+    match = _COMPRESSED_KEYED_NAME.match(base) or _KEYED_NAME.match(base)
     return match.group(1) if match else base
 
 
-def is_gzip(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(2) == GZIP_MAGIC
-
-
-def open_text_bytes(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when it is gzip (by its content, not its name)."""
-    if is_gzip(path):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+is_gzip = gz.is_gzip
+open_text_bytes = gz.open_read
 
 
 @dataclass(frozen=True)
@@ -70,20 +71,29 @@ def kind_of(path: Path, key: str) -> Sniffed:
     the name says NDJSON. A pretty-printed or single-line Bundle is a bundle; anything else
     (empty, invalid, not JSON) goes the bundle way, whose classification names its fault."""
     compressed = is_gzip(path)
+    named = bool(_NDJSON_NAME.search(key))
     try:
         with open_text_bytes(path) as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except (OSError, EOFError, zlib.error):
-        return Sniffed("ndjson" if _NDJSON_NAME.search(key) else "bundle", compressed)
-    named = bool(_NDJSON_NAME.search(key))
+            head = fh.read(_QUICK_SNIFF_BYTES)
+            first = head.lstrip().partition(b"\n")
+            # A first line that is not a whole object decides at once (a pretty-printed
+            # bundle, `{` alone): no need to read (or inflate) megabytes of it.
+            if not (first[1] and not _whole_object(first[0])):
+                head += fh.read(_SNIFF_BYTES - len(head))
+    except (OSError, EOFError, zlib.error, *gz.CORRUPT_ERRORS):
+        return Sniffed("ndjson" if named else "bundle", compressed)
     first, sep, rest = head.lstrip().partition(b"\n")
-    first = first.rstrip()
-    if not first.startswith(b"{") or not first.endswith(b"}"):
+    if not _whole_object(first):
         # A line longer than the sniffed head, or a document spread over lines.
         return Sniffed("ndjson" if named and not sep else "bundle", compressed)
     if rest.strip():
         return Sniffed("ndjson", compressed)
     return Sniffed("ndjson" if named else "bundle", compressed)
+
+
+def _whole_object(line: bytes) -> bool:
+    line = line.rstrip()
+    return line.startswith(b"{") and line.endswith(b"}")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,16 @@ NOT_A_BUNDLE = 'valid JSON but not a FHIR Bundle (resourceType is not "Bundle")'
 NO_DOCUMENT = "no JSON document in the file"
 MANY_DOCUMENTS = "more than one JSON document in the file"
 GONE = "listed in the object store but gone when fetched"
+CORRUPT_GZIP = "gzip data is corrupt or truncated"
 
 
 def too_big(size: int, limit: int) -> str:
     return f"file of {size} bytes is over the {limit}-byte limit (FHIRFLOW_MAX_FILE_MB)"
+
+
+def inflates_too_big(limit: int) -> str:
+    return (f"gzip-compressed file inflates to over the {limit}-byte limit "
+            "(FHIRFLOW_MAX_FILE_MB)")
 
 
 def sql_literal(text: str) -> str:

@@ -1,6 +1,6 @@
 {#- Reference integrity, in the spirit of fhir-dbt-analytics' metrics. Grain: one row per
     resource type and reference field (see int_resource_references for the fields).
-    `references`: resources of the type, each expected to carry the field; `undefined`: the
+    `reference_count`: resources of the type, each expected to carry the field; `undefined`: the
     field is absent; `unresolved`: present, but its target is not in the warehouse.
     Thresholds: vars dq_max_undefined_share and dq_max_unresolved_share in dbt_project.yml. -#}
 
@@ -31,9 +31,8 @@ final as (
         {{ dbt.concat(["resource_type", "'.'", "reference_path"]) }} as dq_key,
         resource_type,
         reference_path,
-        -- `references` is the column name fhir-dbt-analytics' readers expect; DuckDB
-        -- reserves the word, so write "references" there in queries.
-        cast(expected as integer) as {{ keyword_identifier('references') }},
+        -- Not `references`: DuckDB and Snowflake (with every ANSI keyword) reserve it.
+        cast(expected as integer) as reference_count,
         cast(undefined_count as integer) as undefined,
         cast(unresolved_count as integer) as unresolved,
         cast(expected - undefined_count - unresolved_count as integer) as resolved,

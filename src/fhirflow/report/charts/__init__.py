@@ -43,8 +43,8 @@ def build_sections(answers: dict[str, Answer]) -> list[Section]:
         ]),
         Section("care", "Care", [
             care.encounters_monthly(answers.get("encounters_monthly")),
-            care.conditions(answers.get("conditions"), patients, findings=False),
-            care.conditions(answers.get("conditions"), patients, findings=True),
+            care.conditions(answers.get("conditions"), findings=False),
+            care.conditions(answers.get("conditions"), findings=True),
             care.top_events(answers.get("medications"), key="medications",
                             title="Top medications", measure="prescriptions",
                             noun="prescriptions"),
@@ -71,6 +71,8 @@ def build_sections(answers: dict[str, Answer]) -> list[Section]:
     quality_section = Section("quality", "Data quality", [
         quality.loads(answers.get("loads"), loads),
         quality.quarantine(answers.get("error_reasons"), answers.get("error_files"), loads),
+        quality.entry_quarantine(answers.get("entry_reasons"), answers.get("error_entries"),
+                                 loads),
         quality.resources(answers.get("resource_types"), bundles),
         quality.reference_integrity(answers.get("reference_integrity")),
         quality.completeness(answers.get("completeness")),

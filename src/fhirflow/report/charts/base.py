@@ -28,6 +28,9 @@ SEQUENCE = [BLUE, ORANGE, GREEN, PURPLE, "#56B4E9", RED, "#F0E442", GREY]
 class Table:
     headers: list[str]
     rows: list[list[str]]
+    # When set, the table is folded under this line (a long table with nothing to act on).
+    folded: str = ""
+    nowrap: tuple[int, ...] = ()  # columns kept on one line ("entry 0", a time)
 
 
 @dataclass
@@ -69,8 +72,11 @@ def n(value: float) -> str:
 
 
 def many(count: float, noun: str) -> str:
-    """'1 load', '2 loads'."""
-    return f"{n(count)} {noun}" + ("" if count == 1 else "s")
+    """'1 load', '2 loads', '2 entries'."""
+    if count == 1:
+        return f"{n(count)} {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{n(count)} {plural}"
 
 
 def count_axis(title: str, peak: float) -> dict[str, Any]:

@@ -7,8 +7,10 @@ from collections import defaultdict
 from fhirflow.report.charts.base import (
     BLUE,
     GREEN,
+    GREY,
     ORANGE,
     PURPLE,
+    RED,
     SEQUENCE,
     Answer,
     Chart,
@@ -62,41 +64,51 @@ def encounters_monthly(answer: Answer | None) -> Chart:
     return Chart(key, title, reading, fig, wide=True)
 
 
-CATEGORY_COLORS = {"disorder": BLUE, "untagged": "#56B4E9", "finding": ORANGE,
-                   "situation": PURPLE}
+# mart_condition_prevalence.condition_category (from fct_conditions): disorders, and the
+# rest of a problem list (findings, situations, social determinants) apart from them.
+CATEGORY_COLORS = {"disorder": BLUE, "unspecified": "#56B4E9", "other": GREY,
+                   "finding": ORANGE, "situation": PURPLE, "social_determinant": RED}
+# Short legend names: at half the page's width a longer legend wraps into a column.
+CATEGORY_NAMES = {"unspecified": "no SNOMED tag", "social_determinant": "SDOH"}
+DISORDERS = ("disorder", "unspecified", "other")
+# Condition names cut shorter than other labels: at half the page's width, longer names
+# leave the bars (and a legend above them) too little room.
+CONDITION_LABEL = 38
+FINDINGS = ("finding", "situation", "social_determinant")
 
 
-def conditions(answer: Answer | None, patients: int, *, findings: bool) -> Chart:
-    kinds = ("finding", "situation") if findings else ("disorder", "untagged")
+def conditions(answer: Answer | None, *, findings: bool) -> Chart:
+    kinds = FINDINGS if findings else DISORDERS
     key = "findings" if findings else "disorders"
-    title = ("Top findings and situations (incl. social determinants) by prevalence"
+    title = ("Top findings, situations and social determinants by prevalence"
              if findings else "Top disorders by prevalence")
     if (gone := not_drawn(key, title, answer, "No conditions in the warehouse yet.")):
         return gone
     rows = largest([r for r in answer.rows if r["category"] in kinds], "patients")
     if not rows:
-        return Chart(key, title, f"No {' or '.join(kinds)} recorded.")
+        return Chart(key, title, f"No {' or '.join(k.replace('_', ' ') for k in kinds)} "
+                     "recorded.")
     fig = figure(bar_height(len(rows)), barmode="stack", xaxis=share_axis())
     for kind in kinds:
-        picked = [(i, r) for i, r in enumerate(rows) if r["category"] == kind]
+        picked = [r for r in rows if r["category"] == kind]
         if not picked:
             continue
-        name = "no SNOMED tag" if kind == "untagged" else kind
-        labels = [label(r["description"]) for _i, r in picked]
-        # One trace per kind, but keep the global ranking: place each bar at its rank.
-        fig.add_bar(y=labels, x=[r["patients"] / patients for _i, r in picked], orientation="h",
-                    name=name, marker_color=CATEGORY_COLORS[kind],
-                    customdata=[r["patients"] for _i, r in picked],
-                    hovertext=[label(r["description"], 200) for _i, r in picked],
-                    hovertemplate="%{hovertext}: %{customdata} patients (%{x:.0%})"
-                                  "<extra></extra>")
+        labels = [label(r["description"], CONDITION_LABEL) for r in picked]
+        # One trace per kind, but keep the global ranking (categoryarray below).
+        fig.add_bar(y=labels, x=[r["prevalence"] for r in picked], orientation="h",
+                    name=CATEGORY_NAMES.get(kind, kind), marker_color=CATEGORY_COLORS[kind],
+                    customdata=[[r["patients"], r["population"]] for r in picked],
+                    hovertext=[label(r["description"], 200) for r in picked],
+                    hovertemplate="%{hovertext}: %{customdata[0]} of %{customdata[1]} "
+                                  "patients (%{x:.0%})<extra></extra>")
     fig.update_yaxes(categoryorder="array",
-                     categoryarray=[label(r["description"]) for r in rows][::-1])
+                     categoryarray=[label(r["description"], CONDITION_LABEL)
+                                    for r in rows][::-1])
     first = rows[0]
     what = "finding" if findings else "disorder"
     return Chart(key, title, f"The most prevalent {what} is {label(first['description'], 80)}: "
-                 f"{n(first['patients'])} of {many(patients, 'patient')} "
-                 f"({pct(first['patients'], patients)}).", fig)
+                 f"{n(first['patients'])} of {many(first['population'], 'patient')} "
+                 f"({pct(first['patients'], first['population'])}).", fig)
 
 
 def top_events(answer: Answer | None, *, key: str, title: str, measure: str,

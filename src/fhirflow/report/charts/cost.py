@@ -1,8 +1,7 @@
-"""Cost: per patient-year, by payer, by encounter class (claims as billed)."""
+"""Cost: per patient-year, by payer, by encounter class (claims as billed: fct_claims and
+fct_encounters). A patient-year is a patient with at least one claim in a calendar year."""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from fhirflow.report.charts.base import (
     BLUE,
@@ -13,6 +12,7 @@ from fhirflow.report.charts.base import (
     figure,
     hbar,
     label,
+    many,
     money,
     n,
     not_drawn,
@@ -36,12 +36,12 @@ def cost_yearly(answer: Answer | None) -> Chart:
     years = [str(y) for y in calendar]
     if rows[-1]["last_month"] < 12:
         # The data ends inside its last year, whose patients had fewer months to be billed.
-        years[-1] += f" (to {MONTHS[rows[-1]['last_month'] - 1]})"
+        years[-1] += f"<br>(to {MONTHS[rows[-1]['last_month'] - 1]})"
     per_year = [(by_year[y]["cost"] or 0) / by_year[y]["patients"] if y in by_year else None
                 for y in calendar]
     fig = figure(340, yaxis={"title": "cost per patient (USD)", "tickprefix": "$",
                              "tickformat": ",.0f"},
-                 xaxis={"type": "category", "title": "calendar year"})
+                 xaxis={"type": "category", "title": "calendar year", "tickangle": 0})
     fig.add_bar(x=years, y=per_year, marker_color=BLUE,
                 customdata=[[by_year[y]["patients"], by_year[y]["cost"] or 0]
                             if y in by_year else [0, 0] for y in calendar],
@@ -60,46 +60,57 @@ def cost_yearly(answer: Answer | None) -> Chart:
 
 
 def cost_by_payer(answer: Answer | None) -> Chart:
-    key, title = "cost_payer", "Cost by payer"
+    key, title = "cost_payer", "Cost per patient-year by payer"
     if (gone := not_drawn(key, title, answer, "No claims in the warehouse yet.")):
         return gone
-    cost: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    claims: dict[str, int] = defaultdict(int)
-    for r in answer.rows:
-        payer = label(r["payer_name"] or "no payer recorded")
-        cost[payer][r["claim_source"]] += r["cost"] or 0
-        claims[payer] += r["claims"]
-    payers = sorted(cost, key=lambda p: -sum(cost[p].values()))
-    total = sum(sum(per.values()) for per in cost.values())
-    fig = figure(bar_height(len(payers)), barmode="stack",
-                 xaxis={"title": "cost (USD)", "tickprefix": "$"})
-    for source, color in (("encounters", BLUE), ("prescriptions", ORANGE)):
-        hbar(fig, payers, [cost[p][source] for p in payers], name=source, color=color,
-             hover="$%{x:,.0f}")
-    first = payers[0]
-    return Chart(key, title, f"{money(total)} in {n(sum(claims.values()))} claims across "
-                 f"{len(payers)} payers; {first} carries the most: "
-                 f"{money(sum(cost[first].values()))} "
-                 f"({pct(sum(cost[first].values()), total)}).", fig)
+    rows = [r for r in answer.rows if r["patient_years"]]
+    rows.sort(key=lambda r: (-(r["cost"] or 0) / r["patient_years"], str(r["payer_name"])))
+    payers = [label(r["payer_name"]) for r in rows]
+    fig = figure(bar_height(len(rows)), barmode="stack",
+                 xaxis={"title": "cost per patient-year billed to the payer (USD)",
+                        "tickprefix": "$", "tickformat": ",.0f"})
+    pharmacy = [(r["pharmacy_cost"] or 0) / r["patient_years"] for r in rows]
+    encounter = [(r["cost"] or 0) / r["patient_years"] - p for r, p in zip(rows, pharmacy,
+                                                                           strict=True)]
+    details = [[r["patient_years"], r["cost"] or 0, r["claims"]] for r in rows]
+    for name, values, color in (("encounters", encounter, BLUE),
+                                ("prescriptions", pharmacy, ORANGE)):
+        hbar(fig, payers, values, name=name, color=color, customdata=details,
+             hover="$%{x:,.0f} per patient-year (%{customdata[0]:,} patient-years, "
+                   "$%{customdata[1]:,.0f} in %{customdata[2]:,} claims)")
+    total = sum(r["cost"] or 0 for r in rows)
+    first = max(rows, key=lambda r: r["cost"] or 0)
+    dearest = rows[0]
+    return Chart(key, title, f"{money(total)} in {n(sum(r['claims'] for r in rows))} claims "
+                 f"across {many(len(rows), 'payer')}; {label(first['payer_name'])} carries the "
+                 f"most ({pct(first['cost'] or 0, total)}), {label(dearest['payer_name'])} "
+                 f"costs the most per patient-year billed to it "
+                 f"({money((dearest['cost'] or 0) / dearest['patient_years'])}).", fig)
 
 
 def cost_by_class(answer: Answer | None) -> Chart:
-    key, title = "cost_class", "Encounter cost by class"
+    key, title = "cost_class", "Cost per patient-year by encounter class"
     if (gone := not_drawn(key, title, answer, "No encounters in the warehouse yet.")):
         return gone
-    rows = sorted(answer.rows, key=lambda r: -(r["cost"] or 0))
+    rows = sorted((r for r in answer.rows if r["encounters"]), key=lambda r: -(r["cost"] or 0))
+    years = rows[0]["patient_years"] if rows else 0
+    if not years:
+        return Chart(key, title, "No claims in the warehouse yet.")
     total = sum(r["cost"] or 0 for r in rows)
     classes = [label(r["encounter_class"]) for r in rows]
-    fig = figure(bar_height(len(rows)), xaxis={"title": "cost (USD)", "tickprefix": "$"})
-    hbar(fig, classes, [r["cost"] or 0 for r in rows],
-         customdata=[[r["encounters"], (r["cost"] or 0) / r["encounters"]] for r in rows],
-         hover="$%{x:,.0f} over %{customdata[0]:,} encounters "
-               "($%{customdata[1]:,.0f} each)")
+    fig = figure(bar_height(len(rows)), xaxis={"title": "cost per patient-year (USD)",
+                                               "tickprefix": "$", "tickformat": ",.0f"})
+    hbar(fig, classes, [(r["cost"] or 0) / years for r in rows],
+         customdata=[[r["cost"] or 0, r["encounters"], (r["cost"] or 0) / r["encounters"]]
+                     for r in rows],
+         hover="$%{x:,.0f} per patient-year: $%{customdata[0]:,.0f} over "
+               "%{customdata[1]:,} encounters or prescriptions ($%{customdata[2]:,.0f} each)")
     first = rows[0]
     dearest = max(rows, key=lambda r: (r["cost"] or 0) / r["encounters"])
     each = money((dearest["cost"] or 0) / dearest["encounters"])
-    which = ("they also cost the most each" if dearest is first
-             else f"{label(dearest['encounter_class'])} encounters cost the most each")
-    return Chart(key, title, f"{label(first['encounter_class'])} encounters account for "
-                 f"{pct(first['cost'] or 0, total)} of {money(total)}; {which} "
-                 f"({each} on average).", fig)
+    which = ("it also costs the most each" if dearest is first
+             else f"{label(dearest['encounter_class'])} costs the most each")
+    return Chart(key, title, f"{money(total / years)} per patient-year over "
+                 f"{n(years)} patient-years; {label(first['encounter_class'])} makes "
+                 f"{money((first['cost'] or 0) / years)} of it "
+                 f"({pct(first['cost'] or 0, total)}); {which} ({each} on average).", fig)

@@ -24,7 +24,9 @@ from fhirflow.report.charts.base import (
     not_drawn,
     pct,
 )
-from fhirflow.report.queries import age_bands
+from fhirflow.report.queries import band_start
+
+OLDER = 65  # the reading's "older" share: a band boundary of dim_patients.age_band
 
 
 def pyramid(answer: Answer | None) -> Chart:
@@ -36,7 +38,10 @@ def pyramid(answer: Answer | None) -> Chart:
         sex = {"M": "male", "F": "female"}.get(r["gender"] or "", "other")
         counts[(sex, r["age_band"])] += r["patients"]
     total = sum(counts.values())
-    bands = [b for b in [*age_bands(), "unknown"] if counts[("male", b)] + counts[("female", b)]]
+    # dim_patients.age_band as the mart defines it, youngest first (bands without a man or
+    # a woman in them are left out: they would be rows of nothing).
+    bands = sorted({b for (_s, b) in list(counts) if counts[("male", b)] + counts[("female", b)]},
+                   key=lambda b: (band_start(b), b))
     fig = figure(bar_height(len(bands)), barmode="relative", bargap=0.1,
                   xaxis={"title": "patients (men left, women right)"})
     male = [counts[("male", b)] for b in bands]
@@ -51,11 +56,10 @@ def pyramid(answer: Answer | None) -> Chart:
     fig.update_xaxes(tickvals=ticks, ticktext=[f"{abs(t):,}" for t in ticks],
                      range=[-peak * 1.05, peak * 1.05])
     biggest = max(bands, key=lambda b: counts[("male", b)] + counts[("female", b)])
-    older = sum(v for (_s, b), v in counts.items()
-                if b != "unknown" and int(b.split("-")[0].rstrip("+")) >= 60)
+    older = sum(v for (_s, b), v in counts.items() if OLDER <= band_start(b) < 1_000)
     reading = (f"{many(total, 'patient')}, {pct(sum(female), total)} women; the largest band is "
                f"{biggest} ({pct(counts[('male', biggest)] + counts[('female', biggest)], total)})"
-               f" and {pct(older, total)} are 60 or older.")
+               f" and {pct(older, total)} are {OLDER} or older.")
     return Chart(key, title, reading, fig)
 
 
@@ -83,8 +87,8 @@ def vital_status(answer: Answer | None) -> Chart:
     key, title = "vital", "Alive and deceased"
     if (gone := not_drawn(key, title, answer, "No patients in the warehouse yet.")):
         return gone
-    dead = sum(r["patients"] for r in answer.rows if r["is_deceased"])
-    alive = sum(r["patients"] for r in answer.rows if not r["is_deceased"])
+    alive = sum(r["patients"] for r in answer.rows if r["is_alive"])
+    dead = sum(r["patients"] for r in answer.rows if not r["is_alive"])
     fig = figure(260, showlegend=True)
     # A zero slice would still print its "0 / 0%" label: leave it out.
     slices = [(name, v, c) for name, v, c in (("alive", alive, GREEN), ("deceased", dead, GREY))

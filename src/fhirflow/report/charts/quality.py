@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from fhirflow.report.charts.base import (
@@ -24,10 +25,11 @@ from fhirflow.report.charts.base import (
     pct,
     share_axis,
 )
-from fhirflow.report.queries import MAX_ERROR_FILES
+from fhirflow.report.queries import MAX_ERROR_ENTRIES, MAX_ERROR_FILES
 
-# Completeness thresholds: a key column under 95% filled is red, under 100% amber.
-COMPLETE_WARN = 0.95
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else ""
 
 
 def resources(answer: Answer | None, bundles: int | None) -> Chart:
@@ -89,21 +91,57 @@ def quarantine(reasons: Answer | None, files: Answer | None, total_loads: int | 
     table = Table(["file (object key)", "reason", "bytes", "failed at (UTC)"], [
         [label(r["object_key"], 90), label(r["reason"], 90),
          n(r["file_size"]) if r["file_size"] is not None else "",
-         f"{r['failed_at']:%Y-%m-%d %H:%M}" if r["failed_at"] else ""] for r in listed])
+         _when(r["failed_at"])] for r in listed], nowrap=(3,))
     more = (f" (the newest {MAX_ERROR_FILES} are listed)" if total > MAX_ERROR_FILES else "")
     return Chart(key, title, f"{many(total, 'file')} quarantined{loads_text}, most for "
                  f"\u201c{label(rows[0]['reason'], 70)}\u201d ({n(rows[0]['file_count'])}){more}.",
                  fig, table)
 
 
+def entry_quarantine(reasons: Answer | None, entries: Answer | None,
+                     total_loads: int | None) -> Chart:
+    key, title = "entries", "Quarantined entries and why (RAW.ENTRY_ERRORS)"
+    loads_text = f" in {many(total_loads, 'load')}" if total_loads else ""
+    if (gone := not_drawn(key, title, reasons,
+                          f"No entry was quarantined{loads_text}: every resource loaded.")):
+        return gone
+    rows = sorted(reasons.rows, key=lambda r: (-r["entry_count"], str(r["reason"])))
+    total = sum(r["entry_count"] for r in rows)
+    fig = figure(bar_height(len(rows)), xaxis=count_axis("entries", rows[0]["entry_count"]))
+    hbar(fig, [label(r["reason"], 40) for r in rows], [r["entry_count"] for r in rows],
+         color=ORANGE, customdata=[r["file_count"] for r in rows],
+         hover="%{x:,} entries in %{customdata:,} files",
+         full=[label(r["reason"], 300) for r in rows])
+    listed = entries.rows if entries is not None and entries.ok else []
+
+    def place(r: dict[str, Any]) -> str:
+        # An NDJSON line has its line number; a bundle entry its index in Bundle.entry.
+        if r["line_number"] is not None:
+            return f"line {n(r['line_number'])}"
+        return "" if r["entry_index"] is None else f"entry {n(r['entry_index'])}"
+
+    table = Table(["file (object key)", "entry", "resource", "reason", "failed at (UTC)"], [
+        [label(r["object_key"], 90), place(r), label(r["resource_type"]),
+         label(r["reason"], 90),
+         _when(r["failed_at"])] for r in listed], nowrap=(1, 4))
+    files = len({r["object_key"] for r in listed}) if total <= MAX_ERROR_ENTRIES else None
+    where = f" of {many(files, 'file')}" if files is not None else ""
+    more = (f" (the newest {MAX_ERROR_ENTRIES} are listed)" if total > MAX_ERROR_ENTRIES
+            else "")
+    return Chart(key, title, f"{many(total, 'entry')}{where} quarantined{loads_text} while "
+                 f"the rest of their files loaded; most for "
+                 f"\u201c{label(rows[0]['reason'], 70)}\u201d ({n(rows[0]['entry_count'])})"
+                 f"{more}.", fig, table)
+
+
 def reference_integrity(answer: Answer | None) -> Chart:
     key, title = "references", "Reference integrity: does each reference find its target?"
     if (gone := not_drawn(key, title, answer, "No references to check yet.")):
         return gone
-    rows = sorted(answer.rows, key=lambda r: r["reference_path"])
-    paths = [label(r["reference_path"]) for r in rows]
-    fig = figure(bar_height(len(rows)), barmode="stack",
-                 xaxis=share_axis("share of references"))
+    rows = sorted(answer.rows, key=lambda r: (r["resource_type"], r["reference_path"]))
+    paths = [label(_path(r)) for r in rows]
+    fig = figure(max(220, 60 + 18 * len(rows)), barmode="stack", bargap=0.15,
+                 xaxis=share_axis("share of resources whose reference is..."))
     parts = (("resolved", GREEN), ("unresolved", RED), ("undefined", GREY))
     for part, color in parts:
         counts = [_resolved(r) if part == "resolved" else r[f"{part}_count"] for r in rows]
@@ -111,76 +149,113 @@ def reference_integrity(answer: Answer | None) -> Chart:
                   for c, r in zip(counts, rows, strict=True)]
         hbar(fig, paths, shares, name=part, color=color, customdata=counts,
              hover="%{customdata:,} (%{x:.1%})")
-    table = Table(["resource", "reference", "references", "undefined", "unresolved"],
-                  [[label(r["resource_type"]), label(r["reference_path"]),
-                    n(r["reference_count"]), n(r["undefined_count"]), n(r["unresolved_count"])]
-                   for r in rows])
+    fig.update_yaxes(tickfont={"size": 11})
     refs = sum(r["reference_count"] for r in rows)
     bad = [r for r in rows if r["unresolved_count"] or r["undefined_count"]]
+    over = sum(1 for r in rows if not r["is_within_threshold"])
+    table = Table(["reference", "references", "undefined", "unresolved", "within threshold"],
+                  [[label(_path(r)), n(r["reference_count"]), n(r["undefined_count"]),
+                    n(r["unresolved_count"]), "yes" if r["is_within_threshold"] else "no"]
+                   # The ones to act on first.
+                   for r in sorted(rows, key=lambda r: (r["is_within_threshold"],
+                                                        -r["unresolved_count"]
+                                                        - r["undefined_count"], _path(r)))],
+                  folded="" if bad or over else f"The counts: {len(rows)} reference fields, "
+                         f"{n(refs)} references, none undefined or unresolved")
     if not bad:
-        reading = f"All {n(refs)} references of {len(rows)} kinds are present and resolve."
+        reading = (f"All {n(refs)} references of {len(rows)} kinds are present and resolve "
+                   "(dq_reference_integrity).")
     else:
-        worst = max(bad, key=lambda r: r["unresolved_count"] + r["undefined_count"])
+        worst = max(bad, key=lambda r: (r["unresolved_count"] + r["undefined_count"],
+                                        _path(r)))
         missing = sum(r["unresolved_count"] + r["undefined_count"] for r in rows)
         reading = (f"{n(missing)} of {n(refs)} references are empty or unresolved; the most "
-                   f"in {label(worst['reference_path'])} ({n(worst['unresolved_count'])} "
-                   f"unresolved, {n(worst['undefined_count'])} undefined).")
+                   f"in {label(_path(worst))} ({n(worst['unresolved_count'])} "
+                   f"unresolved, {n(worst['undefined_count'])} undefined); "
+                   f"{over} of {len(rows)} kinds are over their threshold.")
     return Chart(key, title, reading, fig, table, wide=True)
+
+
+def _path(row: dict[str, Any]) -> str:
+    return f"{row['resource_type']}.{row['reference_path']}"
 
 
 def _resolved(row: dict[str, int]) -> int:
     return row["reference_count"] - row["undefined_count"] - row["unresolved_count"]
 
 
+# dq_completeness.column_role, as the heatmap's columns: each model has one primary key, at
+# most one patient and one encounter column, and some references (the worst one is shown).
+ROLES = ("primary_key", "patient", "encounter", "reference")
+# A cell's colour: every row filled, nulls within the threshold, nulls over it.
+FULL, WITHIN, OVER = 2, 1, 0
+
+
 def completeness(answer: Answer | None) -> Chart:
-    key, title = "completeness", "Completeness of key columns (share of rows filled)"
+    key, title = "completeness", "Completeness of the join keys (dq_completeness)"
     if (gone := not_drawn(key, title, answer, "No staging rows to check yet.")):
         return gone
     rows = [r for r in answer.rows if r["row_count"]]
     if not rows:
         return Chart(key, title, "The staging models hold no rows yet.")
-    # A model x column matrix: the models share most key columns (patient_id, code, ...),
-    # so one cell per pair reads faster than a bar per pair.
     models = sorted({r["model_name"] for r in rows})
-    uses: dict[str, int] = {}
+    worst: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        uses[r["column_name"]] = uses.get(r["column_name"], 0) + 1
-    columns = sorted(uses, key=lambda c: (-uses[c], c))
-    cell = {(r["model_name"], r["column_name"]): r for r in rows}
+        cell = (r["model_name"], r["column_role"])
+        if cell not in worst or _null_share(r) > _null_share(worst[cell]):
+            worst[cell] = r
 
-    def at(model: str, column: str) -> dict[str, Any] | None:
-        return cell.get((model, column))
+    def state(r: dict[str, Any]) -> int:
+        return FULL if not r["null_count"] else WITHIN if r["is_within_threshold"] else OVER
 
-    z = [[None if (r := at(m, c)) is None else 1 - r["null_count"] / r["row_count"]
-          for c in columns] for m in models]
+    roles = [role for role in ROLES if any(role == c[1] for c in worst)]
+    z = [[None if (r := worst.get((m, role))) is None else state(r) for role in roles]
+         for m in models]
     # Only the gaps carry a figure: a wall of "100%" hides them (the colour says "full").
-    text = [["" if v is None or v == 1 else f"{100 * v:.1f}%" for v in line] for line in z]
-    counts = [[[0, 0] if (r := at(m, c)) is None else [r["null_count"], r["row_count"]]
-               for c in columns] for m in models]
-    fig = figure(90 + 30 * len(models), xaxis={"side": "top", "tickangle": -35},
+    text = [["" if (r := worst.get((m, role))) is None or not r["null_count"]
+             else f"{100 * (1 - _null_share(r)):.1f}%" for role in roles] for m in models]
+    hover = [["" if (r := worst.get((m, role))) is None else
+              f"{label(r['column_name'])}: {n(r['null_count'])} nulls in {n(r['row_count'])} "
+              f"rows (threshold {100 * r['max_null_share']:.0f}%)" for role in roles]
+             for m in models]
+    fig = figure(90 + 24 * len(models), xaxis={"side": "top"},
                  yaxis={"autorange": "reversed", "showgrid": False})
     fig.update_xaxes(showgrid=False)
-    fig.add_heatmap(z=z, x=[label(c) for c in columns], y=[label(m) for m in models],
-                    text=text, texttemplate="%{text}", customdata=counts, zmin=0, zmax=1,
-                    xgap=2, ygap=2, showscale=False, hoverongaps=False,
-                    colorscale=[[0, RED], [COMPLETE_WARN, RED], [COMPLETE_WARN, ORANGE],
-                                [0.9999, ORANGE], [1, GREEN]],
-                    hovertemplate="%{y}.%{x}: %{z:.1%} filled, %{customdata[0]:,} nulls in "
-                                  "%{customdata[1]:,} rows<extra></extra>")
+    fig.add_heatmap(z=z, x=[role.replace("_", " ") for role in roles],
+                    y=[label(m) for m in models], text=text, texttemplate="%{text}",
+                    customdata=hover, zmin=OVER, zmax=FULL, xgap=2, ygap=2, showscale=False,
+                    hoverongaps=False,
+                    colorscale=[[0, RED], [0.5, ORANGE], [1, GREEN]],
+                    hovertemplate="%{y}, %{customdata}<extra></extra>")
     gaps = sorted((r for r in rows if r["null_count"]),
-                  key=lambda r: -r["null_count"] / r["row_count"])
-    table = Table(["model", "column", "rows", "nulls", "filled"],
-                  [[label(r["model_name"]), label(r["column_name"]), n(r["row_count"]),
-                    n(r["null_count"]), f"{100 * (1 - r['null_count'] / r['row_count']):.1f}%"]
-                   for r in gaps])
+                  key=lambda r: (-_null_share(r), r["model_name"], r["column_name"]))
+    # The gaps, open; or, when there is none, every column's counts folded away.
+    listed = gaps or sorted(rows, key=lambda r: (r["model_name"], r["column_name"]))
+    table = Table(["model", "column", "role", "rows", "nulls", "filled", "within threshold"],
+                  [[label(r["model_name"]), label(r["column_name"]),
+                    label(r["column_role"]), n(r["row_count"]), n(r["null_count"]),
+                    f"{100 * (1 - _null_share(r)):.1f}%",
+                    "yes" if r["is_within_threshold"] else "no"] for r in listed],
+                  folded="" if gaps else f"The counts: {len(rows)} key columns, "
+                         f"{n(sum(r['row_count'] for r in rows))} rows, no null")
+    empty = sorted({r["model_name"] for r in answer.rows} - set(models))
+    # A model with no rows has nothing missing, and nothing there: worth saying.
+    none = (f" {many(len(empty), 'model')} without rows: {', '.join(label(m) for m in empty)}."
+            if empty else "")
     if not gaps:
         reading = (f"All {len(rows)} key columns of {len(models)} staging models are filled "
-                   "in every row.")
+                   f"in every row.{none}")
     else:
-        worst = gaps[0]
+        first = gaps[0]
+        over = sum(1 for r in rows if not r["is_within_threshold"])
         reading = (f"{len(rows) - len(gaps)} of {len(rows)} key columns are always filled; "
-                   f"the emptiest is {label(worst['model_name'])}.{label(worst['column_name'])}"
-                   f" ({pct(worst['null_count'], worst['row_count'])} null, "
-                   f"{n(worst['null_count'])} of {n(worst['row_count'])} rows). Green: every "
-                   f"row, amber: {COMPLETE_WARN:.0%} or more, red: less.")
-    return Chart(key, title, reading, fig, table if gaps else None, wide=True)
+                   f"the emptiest is {label(first['model_name'])}.{label(first['column_name'])}"
+                   f" ({pct(first['null_count'], first['row_count'])} null, "
+                   f"{n(first['null_count'])} of {n(first['row_count'])} rows); {over} over "
+                   "the threshold. Green: every row, amber: nulls within the threshold, "
+                   f"red: over it.{none}")
+    return Chart(key, title, reading, fig, table, wide=True)
+
+
+def _null_share(row: dict[str, Any]) -> float:
+    return row["null_count"] / row["row_count"] if row["row_count"] else 0.0

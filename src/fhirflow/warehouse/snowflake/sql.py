@@ -130,8 +130,10 @@ where e.value:resource.resourceType is not null and e.value:resource.id is not n
 # hashes, as in mode insert. Not TYPE = JSON: a COPY with a transformation from a JSON format
 # stops at a file's parse error whatever ON_ERROR says ("Transforming data during a load"),
 # and it has no text to take a SHA-256 of. OR REPLACE: changed options take effect.
+# COMPRESSION = AUTO: the upload keeps objects gzip-compressed (`.gz` keys) beside the plain
+# ones older versions wrote; COPY inflates each by itself, so TEXT is the content either way.
 FILE_FORMAT_DDL = (
-    f"create or replace file format {FILE_FORMAT} type = csv "
+    f"create or replace file format {FILE_FORMAT} type = csv compression = auto "
     "field_delimiter = none record_delimiter = none skip_header = 0 "
     "field_optionally_enclosed_by = none escape = none escape_unenclosed_field = none "
     "trim_space = false empty_field_as_null = false null_if = () "
@@ -148,8 +150,8 @@ LINES_FORMAT_DDL = FILE_FORMAT_DDL.replace(FILE_FORMAT, LINES_FORMAT).replace(
 
 # Session temp tables (unqualified: temp tables live in the session's current schema).
 BATCH_TABLES: tuple[str, ...] = (
-    # KIND: bundle or ndjson when the loader read the file (mode insert); NULL in mode copy,
-    # where COPY's rows tell (more than one document: NDJSON).
+    # KIND: bundle or ndjson, by content when the loader read the file (mode insert), by
+    # name in mode copy (COPY's file format is chosen before Snowflake reads the file).
     "create or replace temporary table FHIRFLOW_BATCH_FILES "
     "(OBJECT_KEY varchar, STAGE_PATH varchar, FILE_SIZE number(38, 0), KIND varchar, "
     "SOURCE_NAME varchar)",
@@ -261,6 +263,20 @@ left join rows_per_file as r on r.OBJECT_KEY = f.OBJECT_KEY
 left join copy_errors as e on e.OBJECT_KEY = f.OBJECT_KEY
 left join FHIRFLOW_MATCHED as m on m.OBJECT_KEY = f.OBJECT_KEY and r.N_ROWS = 1
 where f.OBJECT_KEY not in (select OBJECT_KEY from FHIRFLOW_REJECTED)"""
+
+# An upload that re-sent a file the store had lost (a new key, the same content): passed
+# over, neither loaded nor an error, when RAW's latest version of that file (by SOURCE_NAME,
+# the newest key) has the same content hash. As SKIP_RESENT_BUNDLES on DuckDB. A file whose
+# hash is unknown (NDJSON in mode copy: COPY gives no hash) is never taken for a re-send.
+SKIP_RESENT = f"""delete from FHIRFLOW_CLASSIFIED as c
+using (
+    select SOURCE_NAME, max_by(CONTENT_HASH, OBJECT_KEY) as CONTENT_HASH
+    from {RAW}.FHIR_BUNDLES
+    where SOURCE_NAME is not null
+    group by SOURCE_NAME
+) as latest
+where c.REASON is null and c.CONTENT_HASH <> ''
+    and c.SOURCE_NAME = latest.SOURCE_NAME and c.CONTENT_HASH = latest.CONTENT_HASH"""
 
 # Every resource of the batch's loadable files: bundle entries by FLATTEN, NDJSON lines as
 # they are (a line that did not parse has DOC NULL), with the reason of the first entry

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from fhirflow import gz
 from fhirflow.errors import ConfigError, FhirflowError
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
@@ -80,6 +81,7 @@ from fhirflow.warehouse.snowflake.sql import (
     PARSE_TEXT,
     RAW,
     RAW_COUNTS,
+    SKIP_RESENT,
     SUPERSEDE,
     copy_sql,
     count_sql,
@@ -254,7 +256,7 @@ class SnowflakeWarehouse:
                 rejected += self._insert_texts(named, kinds)
         self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason, files.source_name(r.key))
                                             for r in rejected])
-        for statement in (MATCH, CLASSIFY, CANDIDATES):
+        for statement in (MATCH, CLASSIFY, SKIP_RESENT, CANDIDATES):
             self._execute(statement)
 
         watermark = max([f.key for f in batch] + [r.key for r in rejected], default=None)
@@ -422,10 +424,10 @@ class _Chunk:
         try:
             with files.open_text_bytes(path) as fh:
                 data = fh.read()
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, *gz.CORRUPT_ERRORS) as exc:
             if isinstance(exc, FileNotFoundError):
                 return reasons.GONE
-            return "gzip data is corrupt or truncated"
+            return reasons.CORRUPT_GZIP
         if not data:
             return None  # classified as 'empty file' from its size
         if data.startswith(b"\xef\xbb\xbf"):
@@ -452,6 +454,6 @@ class _Chunk:
                     content_hash = None
         except FileNotFoundError:
             return reasons.GONE
-        except (OSError, EOFError):
-            return "gzip data is corrupt or truncated"
+        except (OSError, EOFError, *gz.CORRUPT_ERRORS):
+            return reasons.CORRUPT_GZIP
         return None

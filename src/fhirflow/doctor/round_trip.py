@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fhirflow.doctor import CheckResult
-from fhirflow.doctor_checks import DBT_SCHEMAS
+from fhirflow.doctor.checks import DBT_SCHEMAS
 from fhirflow.errors import FhirflowError, first_line
 
 if TYPE_CHECKING:

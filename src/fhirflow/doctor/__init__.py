@@ -2,8 +2,8 @@
 their own deployment, on either warehouse and store.
 
 Each check answers pass, fail (with what to do) or skip (not applicable, or blocked by an
-earlier failure). The checks themselves are in `doctor_checks.py` (settings, store, warehouse,
-privileges, stage, dbt debug) and `doctor_round_trip.py` (two generated bundles through
+earlier failure). The checks themselves are in `checks.py` (settings, store, warehouse,
+privileges, stage, dbt debug) and `round_trip.py` (two generated bundles through
 upload, load and a dbt build in scratch schemas, dropped afterwards). Nothing here prints a
 secret: settings are shown through `config.described`, errors are the libraries' first lines
 with the stage statement's literals cut.
@@ -57,8 +57,8 @@ def run_doctor(
     report: Callable[[CheckResult], None] | None = None,
 ) -> DoctorReport:
     """Run every check in order; `report` sees each result as soon as it is known."""
-    from fhirflow import doctor_checks as checks
-    from fhirflow.doctor_round_trip import check_round_trip
+    from fhirflow.doctor import checks
+    from fhirflow.doctor.round_trip import check_round_trip
 
     result = DoctorReport(settings=described(settings))
 
