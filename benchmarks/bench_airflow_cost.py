@@ -75,10 +75,15 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
                AIRFLOW__COSMOS__ENABLE_TELEMETRY="False", DO_NOT_TRACK="1",
                # as `make airflow`: this home's own Cosmos cache, not the machine's /tmp/cosmos
                AIRFLOW__COSMOS__CACHE_DIR=str(home / "airflow" / "cosmos"),
+               # as `make airflow`: the producer keeps its XCom backup in memory and writes
+               # it to a Variable on failure, not after every push (--reliable-retry: Cosmos's
+               # default, for comparison)
+               AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY="False",
                AIRFLOW__CORE__UNIT_TEST_MODE="False",
                AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
                FHIRFLOW_DBT_DOCS_DIR=str(home / "docs"), FHIRFLOW_TASK_RETRIES="0",
-               FHIRFLOW_GENERATION_SCHEDULE="none", PYTHONPATH=str(REPO / "src"), **extra)
+               FHIRFLOW_GENERATION_SCHEDULE="none", PYTHONPATH=str(REPO / "src"))
+    env.update(extra)
     return env
 
 
@@ -146,7 +151,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "cost")
     parser.add_argument("--modes", default="model,layer",
                         help="FHIRFLOW_DBT_TASKS values to run the DAG with")
+    parser.add_argument("--reliable-retry", action="store_true",
+                        help="Cosmos's default: the producer writes its whole XCom backup to "
+                             "an Airflow Variable after every XCom it pushes")
     args = parser.parse_args()
+    args.work = args.work.resolve()  # AIRFLOW_HOME under it: Airflow wants it absolute
     modes = args.modes.split(",")
     source = args.work / "source"
     gen = env_for(args.work / "gen")
@@ -170,7 +179,9 @@ def main() -> None:
         print(f"run {i + 1}: CLI dbt build: first {figures['cli', 'first'][-1]:.1f} s, later "
               f"{figures['cli', 'later'][-1]:.1f} s; load average {load_average()}")
         for mode in modes:
-            env = prepare(args.work / mode, first, FHIRFLOW_DBT_TASKS=mode)
+            env = prepare(args.work / mode, first, FHIRFLOW_DBT_TASKS=mode,
+                          AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY=str(
+                              args.reliable_retry))
             for phase, when in zip(phases, (LOGICAL, LATER), strict=True):
                 if phase == "later":
                     land(env, later)
