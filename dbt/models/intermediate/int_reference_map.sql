@@ -7,22 +7,27 @@
 
 with
 
+-- The keys of every resource, without its JSON: two forms below read them.
 entries as (
 
     select
         resource_type,
         resource_id,
         full_url,
-        resource,
         _loaded_at
     from {{ ref('base_fhir_entries') }}
 
 ),
 
+-- Only the run-level resources' JSON is read, for their identifiers.
 run_level_resources as (
 
-    select *
-    from entries
+    select
+        resource_type,
+        resource_id,
+        resource,
+        _loaded_at
+    from {{ ref('base_fhir_entries') }}
     where resource_type in ('Organization', 'Location', 'Practitioner')
 
 ),

@@ -28,13 +28,16 @@
 } %}
 
 {%- set fields = [] -%}
-{%- set paths = [] -%}
+{%- set reference_paths = [] -%}
 {%- for resource_type, type_paths in reference_fields.items() -%}
 {%- for path in type_paths -%}
 {%- do fields.append((resource_type, path)) -%}
-{%- if path not in paths -%}{%- do paths.append(path) -%}{%- endif -%}
+{%- if path ~ '.reference' not in reference_paths -%}
+{%- do reference_paths.append(path ~ '.reference') -%}
+{%- endif -%}
 {%- endfor -%}
 {%- endfor %}
+{%- set reference_types = "'" ~ (reference_fields.keys() | join("', '")) ~ "'" %}
 
 with
 
@@ -44,42 +47,56 @@ entries as (
 
 ),
 
+-- The same rows without their JSON (one CTE read twice would be materialized whole).
+entry_keys as (
+
+    select
+        resource_type,
+        resource_id,
+        _loaded_at,
+        _object_key,
+        entry_index
+    from {{ ref('base_fhir_entries') }}
+
+),
+
 reference_map as (
 
     select * from {{ ref('int_reference_map') }}
 
 ),
 
--- One pass over the entries: each resource's newest version, and the text of every
--- reference field its type has (a column per distinct path; the JSON is read only for the
--- types that carry the path, and never held beyond this step).
-newest as (
+-- Each resource's newest version, chosen over the key columns (a window that carries the
+-- JSON, or even the texts read from it, sorts all of it).
+newest_keys as (
 
     select
-        resource_type,
-        resource_id,
-        {% for path in paths -%}
-        {%- set types = [] -%}
-        {%- for resource_type, type_path in fields if type_path == path -%}
-        {%- do types.append("'" ~ resource_type ~ "'") -%}
-        {%- endfor -%}
-        case
-            when resource_type in ({{ types | join(', ') }})
-                then {{ json_text('resource', path ~ '.reference') }}
-        end as reference_{{ loop.index }}
-        {%- if not loop.last %},{% endif %}
-        {% endfor -%}
-    from entries
-    where
-        resource_type in (
-            {% for resource_type in reference_fields -%}
-            '{{ resource_type }}'{% if not loop.last %},{% endif %}
-            {% endfor -%}
-        )
+        _object_key,
+        entry_index
+    from entry_keys
+    where resource_type in ({{ reference_types }})
     qualify row_number() over (
         partition by resource_type, resource_id
         order by _loaded_at desc, _object_key desc, entry_index desc
     ) = 1
+
+),
+
+-- One pass over the newest resources of the types that have reference fields: the text of
+-- every reference path, read in one parse of each resource (json_texts), never held beyond
+-- this step (a path its type does not have is read as null and not used).
+newest as {{ materialized_cte() }} (
+
+    select
+        entries.resource_type,
+        entries.resource_id,
+        {{ json_texts('entries.resource', reference_paths) }} as texts
+    from entries
+    inner join newest_keys
+        on
+            entries._object_key = newest_keys._object_key
+            and entries.entry_index = newest_keys.entry_index
+    where entries.resource_type in ({{ reference_types }})
 
 ),
 
@@ -90,7 +107,7 @@ references_found as (
         resource_type,
         resource_id,
         '{{ path }}' as reference_path,
-        reference_{{ paths.index(path) + 1 }} as reference
+        {{ json_texts_at('texts', reference_paths, path ~ '.reference') }} as reference
     from newest
     where resource_type = '{{ resource_type }}'
     {% if not loop.last %}union all
