@@ -197,9 +197,11 @@ def test_compiled_incremental_branches_pass_the_snowflake_guard(
     assert result.success, result.failures
     compiled = dbt_target_path(loaded) / "compiled" / "fhirflow" / "models"
     files = sorted(p for p in compiled.rglob("*.sql") if not p.parent.suffix)
-    branches = ("_loaded_at >= coalesce(", "not in (select distinct _load_id")
-    incremental = [p for p in files if any(b in " ".join(p.read_text().split()) for b in branches)]
-    assert len(incremental) == 19, [p.stem for p in files]  # base_fhir_entries + 18 staging
+    # The load filter of resources_of_type: `>` with the default lookback of 0 days.
+    branches = ("_loaded_at > coalesce(", "_loaded_at >= coalesce(")
+    staging = [p for p in files if p.parent.name == "staging"]
+    incremental = [p for p in staging if any(b in " ".join(p.read_text().split()) for b in branches)]
+    assert len(staging) == 18 and incremental == staging, [p.stem for p in staging]
     offenders = {p.stem: found for p in files if (found := offences(p.read_text()))}
     assert offenders == {}
 

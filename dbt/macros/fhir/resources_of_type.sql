@@ -15,8 +15,9 @@
     The newest version is chosen over the narrow key columns (a window that carries each
     resource's JSON sorts all of it: 4-5x slower over the ExplanationOfBenefits of 1 GB of
     bundles), then joined back to the rows on the entry's key (object key and entry index,
-    unique in the base model). A CTE name as `relation` (the generated views pass one) keeps
-    the window over whole rows: read twice, a CTE would be materialized in memory. -#}
+    unique in the base model). A CTE name as `relation` (the generated views pass `entries`,
+    a CTE over the base model) is read once: the newest keys are then chosen from the base
+    model itself, since DuckDB materializes a CTE read twice, JSON and all. -#}
 {% macro resources_of_type(relation, resource_type) -%}
     {%- set lookback = var('staging_lookback_days') | int %}
     {%- set newest_first = "row_number() over (
@@ -36,19 +37,16 @@
       )
     {%- endif %}
     {%- endset %}
-    {%- if relation is string %}
-    select *
-    from {{ relation }}
-    where {{ rows_wanted }}
-    qualify {{ newest_first }}
-    {%- else %}
+    {#- A CTE name: the key columns come from the base model itself, so the CTE is read
+        once (a CTE read twice is materialized by DuckDB, JSON and all). -#}
+    {%- set keys_from = ref('base_fhir_entries') if relation is string else relation %}
     select resources.*
     from {{ relation }} as resources
     inner join (
         select
             _object_key,
             entry_index
-        from {{ relation }}
+        from {{ keys_from }}
         where {{ rows_wanted }}
         qualify {{ newest_first }}
     ) as newest
@@ -56,5 +54,4 @@
             resources._object_key = newest._object_key
             and resources.entry_index = newest.entry_index
     where {{ rows_wanted }}
-    {%- endif %}
 {%- endmacro %}
