@@ -4,7 +4,12 @@
     points at nothing in the warehouse (unresolved): typically a conditional reference
     (`Practitioner?identifier=...|<NPI>`) whose run-level bundle was never loaded.
     Optional fields (reasonReference, Claim.prescription) are not listed: absent there is
-    not a defect. -#}
+    not a defect.
+
+    Incremental: a run reads the resources loaded since the newest row it holds (their
+    rows replace any earlier version's), and resolves again the rows it holds whose
+    reference a form loaded since then maps (a target that arrived after its referrer).
+    `_loaded_at` is the load time of the resource holding the reference. -#}
 
 {%- set reference_fields = {
     'AllergyIntolerance': ['patient'],
@@ -38,12 +43,14 @@
 {%- endfor -%}
 {%- endfor %}
 {%- set reference_types = "'" ~ (reference_fields.keys() | join("', '")) ~ "'" %}
+{%- set merging = last_build_has_load_times() %}
 
 with
 
 entries as (
 
     select * from {{ ref('base_fhir_entries') }}
+    where {{ loaded_after_last_build() }}
 
 ),
 
@@ -57,6 +64,7 @@ entry_keys as (
         _object_key,
         entry_index
     from {{ ref('base_fhir_entries') }}
+    where {{ loaded_after_last_build() }}
 
 ),
 
@@ -65,6 +73,14 @@ reference_map as (
     select * from {{ ref('int_reference_map') }}
 
 ),
+{%- if merging %}
+
+previous_build as (
+
+    select * from {{ this }}
+
+),
+{%- endif %}
 
 -- Each resource's newest version, chosen over the key columns (a window that carries the
 -- JSON, or even the texts read from it, sorts all of it).
@@ -90,7 +106,8 @@ newest as {{ materialized_cte() }} (
     select
         entries.resource_type,
         entries.resource_id,
-        {{ json_texts('entries.resource', reference_paths) }} as texts
+        {{ json_texts('entries.resource', reference_paths) }} as texts,
+        entries._loaded_at
     from entries
     inner join newest_keys
         on
@@ -100,6 +117,17 @@ newest as {{ materialized_cte() }} (
 
 ),
 
+{%- if merging %}
+-- The forms loaded after the newest row this model holds.
+new_forms as (
+
+    select reference
+    from reference_map
+    where {{ loaded_after_last_build() }}
+
+),
+
+{% endif -%}
 references_found as (
 
     {% for resource_type, path in fields -%}
@@ -107,12 +135,34 @@ references_found as (
         resource_type,
         resource_id,
         '{{ path }}' as reference_path,
-        {{ json_texts_at('texts', reference_paths, path ~ '.reference') }} as reference
+        {{ json_texts_at('texts', reference_paths, path ~ '.reference') }} as reference,
+        _loaded_at
     from newest
     where resource_type = '{{ resource_type }}'
     {% if not loop.last %}union all
     {% endif %}
     {%- endfor %}
+    {%- if merging %}
+
+    union all
+
+    -- Rows already built whose reference a form loaded since maps, unless their resource
+    -- was read again above.
+    select
+        previous_build.resource_type,
+        previous_build.resource_id,
+        previous_build.reference_path,
+        previous_build.reference,
+        previous_build._loaded_at
+    from previous_build
+    inner join new_forms
+        on previous_build.reference = new_forms.reference
+    left join newest
+        on
+            previous_build.resource_type = newest.resource_type
+            and previous_build.resource_id = newest.resource_id
+    where newest.resource_id is null
+    {%- endif %}
 
 ),
 
@@ -128,7 +178,8 @@ final as (
         reference_map.resource_type as target_resource_type,
         reference_map.resource_id as target_resource_id,
         references_found.reference is not null as is_defined,
-        reference_map.resource_id is not null as is_resolved
+        reference_map.resource_id is not null as is_resolved,
+        references_found._loaded_at
     from references_found
     left join reference_map
         on references_found.reference = reference_map.reference
