@@ -116,8 +116,8 @@ newest as {{ materialized_cte() }} (
     where entries.resource_type in ({{ reference_types }})
 
 ),
-
 {%- if merging %}
+
 -- The forms loaded after the newest row this model holds.
 new_forms as (
 
@@ -126,8 +126,8 @@ new_forms as (
     where {{ loaded_after_last_build() }}
 
 ),
+{%- endif %}
 
-{% endif -%}
 references_found as (
 
     {% for resource_type, path in fields -%}
