@@ -201,7 +201,8 @@ def test_compiled_incremental_branches_pass_the_snowflake_guard(
     # lookback of 0 days, the newest load time as a literal.
     branches = ("_loaded_at > cast(", "_loaded_at >= cast(")
     staging = [p for p in files if p.parent.name == "staging"]
-    incremental = [p for p in staging if any(b in " ".join(p.read_text().split()) for b in branches)]
+    incremental = [p for p in staging
+                   if any(b in " ".join(p.read_text().split()) for b in branches)]
     assert len(staging) == 18 and incremental == staging, [p.stem for p in staging]
     offenders = {p.stem: found for p in files if (found := offences(p.read_text()))}
     assert offenders == {}
