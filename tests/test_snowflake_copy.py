@@ -100,7 +100,7 @@ def test_dbt_reads_the_same_schema(snowflake: dict[str, Any]) -> None:
     result = run_dbt(settings, "compile", select="base_fhir_entries")
     assert result.success, result.failures
     compiled = next((dbt_target_path(settings) / "compiled").rglob("base_fhir_entries.sql"))
-    assert f"from {settings.snowflake_database}.FHIR_RAW.FHIR_BUNDLES" in compiled.read_text()
+    assert f"from {settings.snowflake_database}.FHIR_RAW.FHIR_RESOURCES" in compiled.read_text()
 
 
 def test_status_limit_is_a_literal() -> None:
