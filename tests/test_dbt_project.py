@@ -198,9 +198,10 @@ def test_unresolved_references_are_counted_and_warned_about(
 ) -> None:
     scratch = _scratch_copy(built, tmp_path / "scratch")
     # As if the run's practitionerInformation bundle had never been loaded (base_fhir_entries
-    # is a view over RAW.FHIR_RESOURCES).
+    # is a view over RAW). Rewriting RAW's history takes a full build of the incremental
+    # intermediate models, which otherwise read only what later loads add.
     _rows(scratch, "delete from raw.fhir_resources where resource_type = 'Practitioner'")
-    result = run_dbt(scratch, "build",
+    result = run_dbt(scratch, "build", full_refresh=True,
                      select="int_reference_map int_resource_references dq_reference_integrity")
     assert result.success, result.failures  # a warning, not a failure
     assert sum(s.tests_warned for s in result.layers.values()) >= 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -255,10 +254,13 @@ def test_compiled_incremental_branches_pass_the_snowflake_guard(
     assert result.success, result.failures
     compiled = dbt_target_path(loaded) / "compiled" / "fhirflow" / "models"
     files = sorted(p for p in compiled.rglob("*.sql") if not p.parent.suffix)
-    # `>` with the default lookback of 0 days, `>=` with a lookback.
-    branch = re.compile(r"_loaded_at >=? coalesce\(")
-    incremental = [p for p in files if branch.search(" ".join(p.read_text().split()))]
-    assert len(incremental) == 18, [p.stem for p in files]  # the 18 staging models
+    # The load filter of resources_of_type (loaded_after_last_build): `>` with the default
+    # lookback of 0 days, the newest load time as a literal.
+    branches = ("_loaded_at > cast(", "_loaded_at >= cast(")
+    staging = [p for p in files if p.parent.name == "staging"]
+    incremental = [p for p in staging
+                   if any(b in " ".join(p.read_text().split()) for b in branches)]
+    assert len(staging) == 18 and incremental == staging, [p.stem for p in staging]
     offenders = {p.stem: found for p in files if (found := offences(p.read_text()))}
     assert offenders == {}
 

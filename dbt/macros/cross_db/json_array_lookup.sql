@@ -3,6 +3,7 @@
     `match_path` equals the find's `equals`: as text at the find's `returns` path, or the
     whole element as JSON (VARIANT) when `returns` is none, in the column named `column`.
     E.g. the SSN among a Patient's identifiers, or the race extension among its extensions.
+    An empty `array_path` searches `expr` itself (an array already taken from its document).
 
     At most one row per key, and none on Snowflake for a row without the array: join the
     result to `relation` with a LEFT JOIN on `key` (which must be unique in `relation`).
@@ -19,7 +20,7 @@
         {%- for find in finds %},
         {%- set element -%}
             list_filter(
-                json_extract({{ expr }}, '$.{{ array_path }}[*]'),
+                json_extract({{ expr }}, '${{ '.' ~ array_path if array_path }}[*]'),
                 lambda x: json_extract_string(x, '$.{{ match_path }}') = '{{ find.equals }}'
             )[1]
         {%- endset %}
@@ -50,7 +51,7 @@
         ) as {{ find.column }}
         {%- endfor %}
     from {{ relation }},
-        lateral flatten(input => {{ relation }}.{{ expr }}:{{ array_path }}) as found
+        lateral flatten(input => {{ relation }}.{{ expr }}{{ ':' ~ array_path if array_path }}) as found
     group by {{ relation }}.{{ key }}
 {%- endmacro %}
 

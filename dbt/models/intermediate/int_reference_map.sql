@@ -3,27 +3,39 @@
     patient bundles to the run-level resources: 'Organization?identifier=<system>|<uuid>',
     'Location?identifier=<system>|<uuid>' and
     'Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|<NPI>'. Joining a reference column
-    to `reference` gives the referenced resource's id whatever the form. -#}
+    to `reference` gives the referenced resource's id whatever the form.
+
+    Incremental: a run reads the resources loaded since the newest row it holds and
+    replaces the forms they bring (a later load's version of a form wins, as in a full
+    build); `_loaded_at` is the load time of the resource a form maps to. -#}
 
 with
 
+-- The keys of every resource, without its JSON: two forms below read them.
 entries as (
 
     select
         resource_type,
         resource_id,
         full_url,
-        resource,
         _loaded_at
     from {{ ref('base_fhir_entries') }}
+    where {{ loaded_after_last_build() }}
 
 ),
 
+-- Only the run-level resources' JSON is read, for their identifiers.
 run_level_resources as (
 
-    select *
-    from entries
-    where resource_type in ('Organization', 'Location', 'Practitioner')
+    select
+        resource_type,
+        resource_id,
+        resource,
+        _loaded_at
+    from {{ ref('base_fhir_entries') }}
+    where
+        resource_type in ('Organization', 'Location', 'Practitioner')
+        and {{ loaded_after_last_build() }}
 
 ),
 
@@ -79,7 +91,8 @@ final as (
         reference,
         reference_form,
         resource_type,
-        resource_id
+        resource_id,
+        _loaded_at
     from forms
     qualify row_number() over (
         partition by reference

@@ -4,7 +4,12 @@
     points at nothing in the warehouse (unresolved): typically a conditional reference
     (`Practitioner?identifier=...|<NPI>`) whose run-level bundle was never loaded.
     Optional fields (reasonReference, Claim.prescription) are not listed: absent there is
-    not a defect. -#}
+    not a defect.
+
+    Incremental: a run reads the resources loaded since the newest row it holds (their
+    rows replace any earlier version's), and resolves again the rows it holds whose
+    reference a form loaded since then maps (a target that arrived after its referrer).
+    `_loaded_at` is the load time of the resource holding the reference. -#}
 
 {%- set reference_fields = {
     'AllergyIntolerance': ['patient'],
@@ -28,19 +33,38 @@
 } %}
 
 {%- set fields = [] -%}
-{%- set paths = [] -%}
+{%- set reference_paths = [] -%}
 {%- for resource_type, type_paths in reference_fields.items() -%}
 {%- for path in type_paths -%}
 {%- do fields.append((resource_type, path)) -%}
-{%- if path not in paths -%}{%- do paths.append(path) -%}{%- endif -%}
+{%- if path ~ '.reference' not in reference_paths -%}
+{%- do reference_paths.append(path ~ '.reference') -%}
+{%- endif -%}
 {%- endfor -%}
 {%- endfor %}
+{%- set reference_types = "'" ~ (reference_fields.keys() | join("', '")) ~ "'" %}
+{%- set merging = last_build_has_load_times() %}
 
 with
 
 entries as (
 
     select * from {{ ref('base_fhir_entries') }}
+    where {{ loaded_after_last_build() }}
+
+),
+
+-- The same rows without their JSON (one CTE read twice would be materialized whole).
+entry_keys as (
+
+    select
+        resource_type,
+        resource_id,
+        _loaded_at,
+        _object_key,
+        entry_index
+    from {{ ref('base_fhir_entries') }}
+    where {{ loaded_after_last_build() }}
 
 ),
 
@@ -49,39 +73,60 @@ reference_map as (
     select * from {{ ref('int_reference_map') }}
 
 ),
+{%- if merging %}
 
--- One pass over the entries: each resource's newest version, and the text of every
--- reference field its type has (a column per distinct path; the JSON is read only for the
--- types that carry the path, and never held beyond this step).
-newest as (
+previous_build as (
+
+    select * from {{ this }}
+
+),
+{%- endif %}
+
+-- Each resource's newest version, chosen over the key columns (a window that carries the
+-- JSON, or even the texts read from it, sorts all of it).
+newest_keys as (
 
     select
-        resource_type,
-        resource_id,
-        {% for path in paths -%}
-        {%- set types = [] -%}
-        {%- for resource_type, type_path in fields if type_path == path -%}
-        {%- do types.append("'" ~ resource_type ~ "'") -%}
-        {%- endfor -%}
-        case
-            when resource_type in ({{ types | join(', ') }})
-                then {{ json_text('resource', path ~ '.reference') }}
-        end as reference_{{ loop.index }}
-        {%- if not loop.last %},{% endif %}
-        {% endfor -%}
-    from entries
-    where
-        resource_type in (
-            {% for resource_type in reference_fields -%}
-            '{{ resource_type }}'{% if not loop.last %},{% endif %}
-            {% endfor -%}
-        )
+        _object_key,
+        entry_index
+    from entry_keys
+    where resource_type in ({{ reference_types }})
     qualify row_number() over (
         partition by resource_type, resource_id
         order by _loaded_at desc, _object_key desc, entry_index desc
     ) = 1
 
 ),
+
+-- One pass over the newest resources of the types that have reference fields: the text of
+-- every reference path, read in one parse of each resource (json_texts), never held beyond
+-- this step (a path its type does not have is read as null and not used).
+newest as {{ materialized_cte() }} (
+
+    select
+        entries.resource_type,
+        entries.resource_id,
+        {{ json_texts('entries.resource', reference_paths) }} as texts,
+        entries._loaded_at
+    from entries
+    inner join newest_keys
+        on
+            entries._object_key = newest_keys._object_key
+            and entries.entry_index = newest_keys.entry_index
+    where entries.resource_type in ({{ reference_types }})
+
+),
+{%- if merging %}
+
+-- The forms loaded after the newest row this model holds.
+new_forms as (
+
+    select reference
+    from reference_map
+    where {{ loaded_after_last_build() }}
+
+),
+{%- endif %}
 
 references_found as (
 
@@ -90,12 +135,34 @@ references_found as (
         resource_type,
         resource_id,
         '{{ path }}' as reference_path,
-        reference_{{ paths.index(path) + 1 }} as reference
+        {{ json_texts_at('texts', reference_paths, path ~ '.reference') }} as reference,
+        _loaded_at
     from newest
     where resource_type = '{{ resource_type }}'
     {% if not loop.last %}union all
     {% endif %}
     {%- endfor %}
+    {%- if merging %}
+
+    union all
+
+    -- Rows already built whose reference a form loaded since maps, unless their resource
+    -- was read again above.
+    select
+        previous_build.resource_type,
+        previous_build.resource_id,
+        previous_build.reference_path,
+        previous_build.reference,
+        previous_build._loaded_at
+    from previous_build
+    inner join new_forms
+        on previous_build.reference = new_forms.reference
+    left join newest
+        on
+            previous_build.resource_type = newest.resource_type
+            and previous_build.resource_id = newest.resource_id
+    where newest.resource_id is null
+    {%- endif %}
 
 ),
 
@@ -111,7 +178,8 @@ final as (
         reference_map.resource_type as target_resource_type,
         reference_map.resource_id as target_resource_id,
         references_found.reference is not null as is_defined,
-        reference_map.resource_id is not null as is_resolved
+        reference_map.resource_id is not null as is_resolved,
+        references_found._loaded_at
     from references_found
     left join reference_map
         on references_found.reference = reference_map.reference

@@ -2,6 +2,16 @@
     practitioner (the Claim's own provider is the Organization) and the submitted total. -#}
 {{ config(unique_key='claim_id') }}
 
+{%- set claim_paths = ['patient.reference', 'type.coding[0].code', 'provider.reference',
+                       'insurance[0].coverage.display', 'item[0].encounter[0].reference',
+                       'prescription.reference', 'billablePeriod.start', 'billablePeriod.end',
+                       'total.value', 'status'] %}
+{%- for i in range(8) %}
+{%- do claim_paths.append('diagnosis[' ~ i ~ '].diagnosisReference.reference') %}
+{%- endfor %}
+{%- set eob_paths = ['claim.reference', 'provider.reference', 'careTeam[0].provider.reference',
+                     'insurer.display', 'payment.amount.value', 'total'] %}
+
 with
 
 source as (
@@ -16,9 +26,23 @@ eob_source as (
 
 ),
 
+-- Each ExplanationOfBenefit's fields and its totals in one parse (the totals are the only
+-- part read again, by the lookup below), computed once for the two steps that read them,
+-- so the whole JSON is neither carried further nor held.
+eob_texts as {{ materialized_cte() }} (
+
+    select
+        resource_id,
+        {{ json_texts('resource', eob_paths) }} as texts,
+        {{ json_texts_value(json_texts('resource', eob_paths), eob_paths, 'total') }} as totals,
+        _loaded_at
+    from eob_source
+
+),
+
 submitted_totals as (
 
-    {{ json_array_lookup('eob_source', 'resource_id', 'resource', 'total', 'category.coding[0].code', [
+    {{ json_array_lookup('eob_texts', 'resource_id', 'totals', '', 'category.coding[0].code', [
         {'equals': 'submitted', 'returns': 'amount.value', 'column': 'submitted_text'}
     ]) }}
 
@@ -27,19 +51,20 @@ submitted_totals as (
 explanation_fields as (
 
     select
-        eob_source.resource_id,
-        {{ reference_id(json_text('eob_source.resource', 'claim.reference')) }} as claim_id,
+        eob_texts.resource_id,
+        {{ reference_id(json_texts_at('eob_texts.texts', eob_paths, 'claim.reference')) }} as claim_id,
         coalesce(
-            {{ json_text('eob_source.resource', 'provider.reference') }},
-            {{ json_text('eob_source.resource', 'careTeam[0].provider.reference') }}
+            {{ json_texts_at('eob_texts.texts', eob_paths, 'provider.reference') }},
+            {{ json_texts_at('eob_texts.texts', eob_paths, 'careTeam[0].provider.reference') }}
         ) as provider_reference,
-        {{ json_text('eob_source.resource', 'insurer.display') }} as insurer_name,
+        {{ json_texts_at('eob_texts.texts', eob_paths, 'insurer.display') }} as insurer_name,
         submitted_totals.submitted_text,
-        {{ json_number('eob_source.resource', 'payment.amount.value') }} as payment_amount,
-        eob_source._loaded_at
-    from eob_source
+        try_cast({{ json_texts_at('eob_texts.texts', eob_paths, 'payment.amount.value') }} as double)
+            as payment_amount,
+        eob_texts._loaded_at
+    from eob_texts
     left join submitted_totals
-        on eob_source.resource_id = submitted_totals.resource_id
+        on eob_texts.resource_id = submitted_totals.resource_id
 
 ),
 
@@ -62,28 +87,44 @@ explanations as (
 
 ),
 
-renamed as (
+claim_texts as (
 
     select
-        resource_id as claim_id,
-        {{ reference_id(json_text('resource', 'patient.reference')) }} as patient_id,
-        {{ json_text('resource', 'type.coding[0].code') }} as claim_type,
-        {{ reference_id(json_text('resource', 'provider.reference')) }} as organization_id,
-        {{ json_text('resource', 'insurance[0].coverage.display') }} as coverage_name,
-        {{ reference_id(json_text('resource', 'item[0].encounter[0].reference')) }} as encounter_id,
-        {{ reference_id(json_text('resource', 'prescription.reference')) }} as medication_request_id,
-        {{ to_utc_timestamp(json_text('resource', 'billablePeriod.start')) }} as service_date_at,
-        {{ to_utc_timestamp(json_text('resource', 'billablePeriod.end')) }} as service_end_at,
-        {{ json_number('resource', 'total.value') }} as total,
-        {% for i in range(8) -%}
-        {{ reference_id(json_text('resource', 'diagnosis[' ~ i ~ '].diagnosisReference.reference')) }}
-            as diagnosis_{{ i + 1 }}_condition_id,
-        {% endfor -%}
-        {{ json_text('resource', 'status') }} as status,
+        resource_id,
+        {{ json_texts('resource', claim_paths) }} as texts,
         _object_key,
         _load_id,
         _loaded_at
     from source
+
+),
+
+renamed as (
+
+    select
+        resource_id as claim_id,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'patient.reference')) }} as patient_id,
+        {{ json_texts_at('texts', claim_paths, 'type.coding[0].code') }} as claim_type,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'provider.reference')) }} as organization_id,
+        {{ json_texts_at('texts', claim_paths, 'insurance[0].coverage.display') }} as coverage_name,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'item[0].encounter[0].reference')) }}
+            as encounter_id,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'prescription.reference')) }}
+            as medication_request_id,
+        {{ to_utc_timestamp(json_texts_at('texts', claim_paths, 'billablePeriod.start')) }}
+            as service_date_at,
+        {{ to_utc_timestamp(json_texts_at('texts', claim_paths, 'billablePeriod.end')) }} as service_end_at,
+        try_cast({{ json_texts_at('texts', claim_paths, 'total.value') }} as double) as total,
+        {% for i in range(8) -%}
+        {{ reference_id(json_texts_at('texts', claim_paths,
+                                      'diagnosis[' ~ i ~ '].diagnosisReference.reference')) }}
+            as diagnosis_{{ i + 1 }}_condition_id,
+        {% endfor -%}
+        {{ json_texts_at('texts', claim_paths, 'status') }} as status,
+        _object_key,
+        _load_id,
+        _loaded_at
+    from claim_texts
 
 ),
 

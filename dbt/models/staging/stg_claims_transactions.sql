@@ -3,6 +3,9 @@
     billing simulation and have no FHIR source. -#}
 {{ config(unique_key='claim_transaction_id') }}
 
+{%- set claim_paths = ['patient.reference', 'billablePeriod.start', 'billablePeriod.end',
+                       'provider.reference', 'item[0].encounter[0].reference'] %}
+
 with
 
 source as (
@@ -11,11 +14,14 @@ source as (
 
 ),
 
+-- The Claim's own fields in one parse, and its items: each item row then carries those
+-- few texts, not the whole Claim.
 claims as (
 
     select
         resource_id as claim_id,
-        resource,
+        {{ json_texts('resource', claim_paths) }} as texts,
+        {{ json_value('resource', 'item') }} as claim_items,
         _object_key,
         _load_id,
         _loaded_at
@@ -27,8 +33,8 @@ items as (
 
     {{ flatten_json_array(
         'claims',
-        json_value('resource', 'item'),
-        ['claim_id', 'resource', '_object_key', '_load_id', '_loaded_at']
+        'claim_items',
+        ['claim_id', 'texts', '_object_key', '_load_id', '_loaded_at']
     ) }}
 
 ),
@@ -39,15 +45,15 @@ renamed as (
         claim_id || '#' || cast(index + 1 as varchar) as claim_transaction_id,
         claim_id,
         coalesce(cast({{ json_number('value', 'sequence') }} as integer), index + 1) as charge_id,
-        {{ reference_id(json_text('resource', 'patient.reference')) }} as patient_id,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'patient.reference')) }} as patient_id,
         'CHARGE' as transaction_type,
         {{ json_number('value', 'net.value') }} as amount,
-        {{ to_utc_timestamp(json_text('resource', 'billablePeriod.start')) }} as from_date_at,
-        {{ to_utc_timestamp(json_text('resource', 'billablePeriod.end')) }} as to_date_at,
-        {{ reference_id(json_text('resource', 'provider.reference')) }} as place_of_service,
+        {{ to_utc_timestamp(json_texts_at('texts', claim_paths, 'billablePeriod.start')) }} as from_date_at,
+        {{ to_utc_timestamp(json_texts_at('texts', claim_paths, 'billablePeriod.end')) }} as to_date_at,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'provider.reference')) }} as place_of_service,
         {{ json_text('value', 'productOrService.coding[0].code') }} as procedure_code,
         {{ json_text('value', 'productOrService.coding[0].display') }} as procedure_description,
-        {{ reference_id(json_text('resource', 'item[0].encounter[0].reference')) }} as appointment_id,
+        {{ reference_id(json_texts_at('texts', claim_paths, 'item[0].encounter[0].reference')) }} as appointment_id,
         case
             when {{ json_value('value', 'encounter') }} is not null then 'encounter'
             when {{ json_value('value', 'procedureSequence') }} is not null then 'procedure'

@@ -2,6 +2,10 @@
     components (blood pressure, surveys) yields one row per component and none for itself. -#}
 {{ config(unique_key='observation_key') }}
 
+{%- set paths = ['effectiveDateTime', 'effectivePeriod.start', 'issued', 'subject.reference',
+                 'encounter.reference', 'category[0].coding[0].code', 'status']
+                + observation_value_paths() %}
+
 with
 
 source as (
@@ -10,26 +14,39 @@ source as (
 
 ),
 
--- Everything taken from the resource in one step, so what follows carries narrow columns
--- and the component list, not each Observation's whole JSON (which does not fit a capped
--- memory at scale once the CTE is read twice).
-observations as (
+-- Every scalar taken from the resource in one parse (json_texts), and the component list,
+-- so what follows carries narrow columns, not each Observation's whole JSON (which does not
+-- fit a capped memory at scale once the CTE is read twice).
+observation_texts as (
 
     select
         resource_id as observation_id,
-        {{ to_utc_timestamp("coalesce(" ~ json_text('resource', 'effectiveDateTime') ~ ", "
-            ~ json_text('resource', 'effectivePeriod.start') ~ ", "
-            ~ json_text('resource', 'issued') ~ ")") }} as date_at,
-        {{ reference_id(json_text('resource', 'subject.reference')) }} as patient_id,
-        {{ reference_id(json_text('resource', 'encounter.reference')) }} as encounter_id,
-        {{ json_text('resource', 'category[0].coding[0].code') }} as category,
-        {{ json_text('resource', 'status') }} as status,
+        {{ json_texts('resource', paths) }} as texts,
         {{ json_value('resource', 'component') }} as components,
-        {{ observation_value_fields('resource') }},
         _object_key,
         _load_id,
         _loaded_at
     from source
+
+),
+
+observations as {{ materialized_cte() }} (
+
+    select
+        observation_id,
+        {{ to_utc_timestamp("coalesce(" ~ json_texts_at('texts', paths, 'effectiveDateTime') ~ ", "
+            ~ json_texts_at('texts', paths, 'effectivePeriod.start') ~ ", "
+            ~ json_texts_at('texts', paths, 'issued') ~ ")") }} as date_at,
+        {{ reference_id(json_texts_at('texts', paths, 'subject.reference')) }} as patient_id,
+        {{ reference_id(json_texts_at('texts', paths, 'encounter.reference')) }} as encounter_id,
+        {{ json_texts_at('texts', paths, 'category[0].coding[0].code') }} as category,
+        {{ json_texts_at('texts', paths, 'status') }} as status,
+        components,
+        {{ observation_value_fields('texts', paths) }},
+        _object_key,
+        _load_id,
+        _loaded_at
+    from observation_texts
 
 ),
 
@@ -41,6 +58,24 @@ components as (
         ['observation_id', 'date_at', 'patient_id', 'encounter_id', 'category', 'status',
          '_object_key', '_load_id', '_loaded_at']
     ) }}
+
+),
+
+component_texts as (
+
+    select
+        observation_id,
+        index,
+        date_at,
+        patient_id,
+        encounter_id,
+        category,
+        status,
+        {{ json_texts('value', observation_value_paths()) }} as texts,
+        _object_key,
+        _load_id,
+        _loaded_at
+    from components
 
 ),
 
@@ -76,12 +111,12 @@ renamed as (
         patient_id,
         encounter_id,
         category,
-        {{ observation_value_fields('value') }},
+        {{ observation_value_fields('texts', observation_value_paths()) }},
         status,
         _object_key,
         _load_id,
         _loaded_at
-    from components
+    from component_texts
 
 ),
 
