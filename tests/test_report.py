@@ -140,7 +140,7 @@ def test_readings_follow_the_data(built: Settings, tmp_path: Path) -> None:
         f"1 entry of 1 file quarantined in {many(loads, 'load')} while the rest")
     assert "resource without id" in result.readings["entries"]
     text = result.path.read_text()
-    assert re.search(r"<td>raw/[^<]*-no-id\.json</td><td class=\"nowrap\">entry 0</td>"
+    assert re.search(r"<td>raw/[^<]*-no-id\.json(\.gz)?</td><td class=\"nowrap\">entry 0</td>"
                      r"<td>Patient</td><td>resource without id</td>", text)
 
     # Every reading is on the page as it was computed (escaped once).
