@@ -53,6 +53,7 @@ def test_all_models_and_their_tests(built: Settings) -> None:
         "stg_patients_maps_race_ethnicity_and_gender": "pass",
         "stg_encounters_resolves_reference_keys": "pass",
         "fct_conditions_categorises_by_semantic_tag": "pass",
+        "mart_utilization_monthly_sums_costs_exactly": "pass",
     }
 
 

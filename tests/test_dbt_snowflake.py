@@ -286,7 +286,7 @@ def test_unit_tests_hold_on_snowflake(loaded: Settings, built: Any) -> None:
     assert tested.success or all("TEMPORARY table" in f for f in tested.failures), tested.failures
     target = dbt_target_path(loaded)
     unit_tests = json.loads((target / "manifest.json").read_text())["unit_tests"]
-    assert len(unit_tests) == 3
+    assert len(unit_tests) == 4
     sf = _connect(loaded)
     try:
         for test in unit_tests.values():

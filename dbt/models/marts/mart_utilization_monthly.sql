@@ -24,8 +24,10 @@ monthly as (
         payer_id,
         count(*) as encounters,
         count(distinct patient_id) as patients,
-        sum(total_claim_cost) as total_claim_cost,
-        sum(eob_payment) as eob_payment,
+        -- Summed as fixed-point numbers: a sum of doubles depends on the order the rows
+        -- arrive in (parallel aggregation), and the same data must give the same figures.
+        sum(cast(total_claim_cost as decimal(38, 6))) as total_claim_cost,
+        sum(cast(eob_payment as decimal(38, 6))) as eob_payment,
         sum(duration_minutes) as duration_minutes
     from encounters
     group by
