@@ -38,7 +38,7 @@ def check_settings(settings: Settings) -> CheckResult:
         return CheckResult("settings", "pass", f"DuckDB {settings.duckdb_path}; {store}; dbt "
                                                f"target {settings.resolved_dbt_target}")
     from fhirflow.warehouse.snowflake import auth
-    from fhirflow.warehouse.snowflake.sql import s3compat_endpoint, stage_sql, stage_url
+    from fhirflow.warehouse.snowflake.s3_stage import s3compat_endpoint, stage_sql, stage_url
 
     if not settings.snowflake_account or not settings.snowflake_user:
         return CheckResult("settings", "fail", "SNOWFLAKE_ACCOUNT or SNOWFLAKE_USER is unset",
@@ -192,7 +192,7 @@ def check_stage(settings: Settings, warehouse: Warehouse) -> CheckResult:
         return CheckResult("stage", "skip", "DuckDB reads the files itself")
     if settings.snowflake_load_mode != "copy":
         return CheckResult("stage", "skip", "mode insert sends the files' text; no stage")
-    from fhirflow.warehouse.snowflake.sql import s3compat_endpoint, show_stage_sql, stage_url
+    from fhirflow.warehouse.snowflake.s3_stage import s3compat_endpoint, show_stage_sql, stage_url
 
     url = stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix)
     if s3compat_endpoint(settings.aws_endpoint_url):
