@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from _helpers import OWN_PREFIXES, free_port, moto_s3
+from _helpers import KEY_PASSPHRASE, OWN_PREFIXES, free_port, moto_s3, write_private_key
 from fhirflow.doctor.cli import doctor
 
 CHECKS = ["settings", "store", "warehouse", "privileges", "stage", "dbt debug", "round trip"]
@@ -69,16 +69,14 @@ def test_json_output_for_scripts(tmp_path: Path) -> None:
 def deployment(tmp_path: Path, fakesnow_server: Callable[..., Any]
                ) -> Iterator[dict[str, str]]:
     """S3 on moto + Snowflake on fakesnow, as environment variables (a key pair sign-in)."""
-    from test_snowflake_auth import PASSPHRASE, write_key
-
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     with moto_s3("fhirflow-doctor") as s3, fakesnow_server() as conn:
         yield {
             "FHIRFLOW_HOME": str(tmp_path / "home"), "FHIRFLOW_STORE": "s3",
             "FHIRFLOW_WAREHOUSE": "snowflake", **s3.env,
             "SNOWFLAKE_ACCOUNT": conn["account"], "SNOWFLAKE_USER": "SVC_FHIRFLOW",
             "SNOWFLAKE_PRIVATE_KEY_PATH": str(key),
-            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": PASSPHRASE,
+            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": KEY_PASSPHRASE,
             "SNOWFLAKE_HOST": conn["host"], "SNOWFLAKE_PORT": str(conn["port"]),
             "SNOWFLAKE_PROTOCOL": conn["protocol"],
             "SNOWFLAKE_DATABASE": f"SYNTHEA_{uuid.uuid4().hex[:8].upper()}",
