@@ -1,7 +1,10 @@
 {#- What FHIR holds of Synthea's claims_transactions.csv: the charges. One CHARGE row per
     Claim.item with its net amount. Payments, adjustments and transfers are Synthea's CSV-only
     billing simulation and have no FHIR source. -#}
-{{ config(unique_key='claim_transaction_id') }}
+{{ config(
+    unique_key='claim_transaction_id',
+    pre_hook="{{ delete_reread_resources('Claim', 'claim_id') }}"
+) }}
 
 {%- set claim_paths = ['patient.reference', 'billablePeriod.start', 'billablePeriod.end',
                        'provider.reference', 'item[0].encounter[0].reference'] %}

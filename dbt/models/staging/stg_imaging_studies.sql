@@ -1,5 +1,8 @@
 {#- One row per ImagingStudy instance (series[].instance[]), as Synthea's imaging_studies.csv. -#}
-{{ config(unique_key='imaging_instance_key') }}
+{{ config(
+    unique_key='imaging_instance_key',
+    pre_hook="{{ delete_reread_resources('ImagingStudy', 'imaging_study_id') }}"
+) }}
 
 with
 

@@ -1,6 +1,9 @@
 {#- One row per observation value, as Synthea's observations.csv: an Observation with
     components (blood pressure, surveys) yields one row per component and none for itself. -#}
-{{ config(unique_key='observation_key') }}
+{{ config(
+    unique_key='observation_key',
+    pre_hook="{{ delete_reread_resources('Observation', 'observation_id') }}"
+) }}
 
 {%- set paths = ['effectiveDateTime', 'effectivePeriod.start', 'issued', 'subject.reference',
                  'encounter.reference', 'category[0].coding[0].code', 'status']
