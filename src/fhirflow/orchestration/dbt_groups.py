@@ -36,8 +36,8 @@ from fhirflow.errors import FhirflowError
 from fhirflow.orchestration import DUCKDB_CONN_ID
 from fhirflow.orchestration.connections import task_settings
 from fhirflow.orchestration.profiles import profile_config, profile_path
+from fhirflow.orchestration.rendering import render_manifest
 from fhirflow.transform import LAYER_SELECTORS, dbt_project_dir, dbt_target_path
-from fhirflow.transform.manifest import layer_manifest
 from fhirflow.transform.runner import project_vars
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,9 @@ def finish_layer(project_dir: str, layer: str = "", complete: bool = True,
 
 def layer_group(layer: str, settings: Settings, ds: DagSettings) -> DbtTaskGroup:
     """The Cosmos task group `dbt_run_<layer>`: the producer (in the warehouse pool) and one
-    task per model and per model's tests, rendered from the shared manifest."""
-    manifest, later_tests = layer_manifest(settings, layer)
+    task per model and per model's tests, rendered from the layer's cut of the shared
+    manifest (`rendering`)."""
+    manifest, later_tests = render_manifest(settings, layer)
     project = ProjectConfig(
         dbt_project_path=dbt_project_dir(settings),
         manifest_path=manifest,
