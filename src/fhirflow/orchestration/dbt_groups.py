@@ -35,6 +35,7 @@ from fhirflow.config import DagSettings, Settings
 from fhirflow.errors import FhirflowError
 from fhirflow.orchestration import DUCKDB_CONN_ID
 from fhirflow.orchestration.connections import task_settings
+from fhirflow.orchestration.docs import forget_builds, keep_build_manifest
 from fhirflow.orchestration.profiles import profile_config, profile_path
 from fhirflow.orchestration.rendering import render_manifest
 from fhirflow.transform import LAYER_SELECTORS, dbt_project_dir, dbt_target_path
@@ -99,6 +100,8 @@ def check_layer(layer: str, dag_id: str | None = None, *,
                 f"load writes {settings.duckdb_path}; make the connection's host FHIRFLOW_HOME's "
                 "warehouse.duckdb, or drop the connection")
         (dbt_target_path(settings) / "run_results.json").unlink(missing_ok=True)
+        if layer == LAYERS[0]:
+            forget_builds(settings)  # a new run: the docs take SQL from its builds only
         planned = begin_layer_build(settings, layer,
                                     raw_load=run_load or pipeline.raw_load(settings))
         log.info("%s: %d models to build from RAW load %s", layer, len(planned.predicted),
@@ -132,6 +135,8 @@ def finish_layer(project_dir: str, layer: str = "", complete: bool = True,
                 if (source / name).is_file():
                     shutil.copyfile(source / name, target / f".{name}.tmp")
                     (target / f".{name}.tmp").replace(target / name)
+            # What the build compiled, for the docs task (`orchestration.docs`).
+            keep_build_manifest(settings, source, layer)
         results = source / "run_results.json"
         statuses = ({r["unique_id"]: str(r.get("status"))
                      for r in json.loads(results.read_text())["results"]}
