@@ -38,6 +38,7 @@ from fhirflow.orchestration.connections import task_settings
 from fhirflow.orchestration.docs import forget_builds, keep_build_manifest
 from fhirflow.orchestration.profiles import profile_config, profile_path
 from fhirflow.orchestration.rendering import render_manifest
+from fhirflow.orchestration.watcher import push_fewer_xcoms
 from fhirflow.transform import LAYER_SELECTORS, dbt_project_dir, dbt_target_path
 from fhirflow.transform.runner import project_vars
 
@@ -193,7 +194,8 @@ def layer_group(layer: str, settings: Settings, ds: DagSettings) -> DbtTaskGroup
 
 
 def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
-    """The consistency check first, then the producer, then the first model tasks.
+    """The consistency check first, then the producer (`watcher`: fewer XComs), then the
+    first model tasks.
 
     The model tasks start after the producer (Cosmos's DbtDag does the same; in a task
     group they would start beside it), so they never wait for a dbt run that has not begun:
@@ -204,6 +206,9 @@ def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
     from airflow.sdk import task
 
     producer = group.children[f"{group.group_id}.dbt_producer_watcher"]
+    if not push_fewer_xcoms(producer):
+        log.warning("%s: Cosmos's producer is a %s; it pushes an XCom for every dbt event",
+                    group.group_id, type(producer).__name__)
     roots = [t for t in group.get_roots() if t is not producer]
 
     @task(task_id="check_consistency", pool=ds.warehouse_pool, task_group=group,
