@@ -56,6 +56,24 @@ def keep_build_manifest(settings: Settings, target_path: Path, name: str) -> boo
     return True
 
 
+def seed_partial_parse(settings: Settings, target: Path, *, newer: bool = False) -> bool:
+    """Give a dbt target path the shared parse's partial-parse file (`transform.manifest`,
+    parsed with fhirflow's profile and variables) when it has none (or, `newer`, an older
+    one), so dbt's first invocation there parses partially rather than from scratch. dbt
+    checks the file (profile, variables, file hashes) and parses in full when it does not
+    fit, so a wrong one costs a parse, never a wrong build."""
+    shared = manifest_dir(settings) / "partial_parse.msgpack"
+    mine = target / "partial_parse.msgpack"
+    if not shared.is_file() or (mine.is_file() and (
+            not newer or mine.stat().st_mtime >= shared.stat().st_mtime)):
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / ".partial_parse.msgpack.tmp"
+    shutil.copyfile(shared, tmp)
+    tmp.replace(mine)
+    return True
+
+
 def compiled_manifest(settings: Settings) -> tuple[dict[str, Any] | None, list[str]]:
     """The shared manifest with every compiled node's SQL from the builds; or None and the
     nodes no build compiled as the project now stands."""
@@ -87,12 +105,8 @@ def prepare_no_compile(settings: Settings, target: Path) -> list[str]:
     if manifest is None:
         return missing
     target.mkdir(parents=True, exist_ok=True)
-    # dbt parses the project again (it does without compiling too): from the shared parse's
-    # partial-parse file, same profile and variables, rather than from scratch on a first run.
-    shared = manifest_dir(settings) / "partial_parse.msgpack"
-    mine = target / "partial_parse.msgpack"
-    if shared.is_file() and (not mine.is_file() or mine.stat().st_mtime < shared.stat().st_mtime):
-        shutil.copyfile(shared, mine)
+    # dbt parses the project again (it does without compiling too)
+    seed_partial_parse(settings, target, newer=True)
     tmp = target / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest))
     tmp.replace(target / "manifest.json")

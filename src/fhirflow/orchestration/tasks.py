@@ -167,11 +167,13 @@ def run_dbt_layer(settings: Settings, layer: str) -> dict[str, Any]:
     task that follows (it logs them in detail, then fails the run); only a dbt that cannot
     run at all, or a refused build, fails here.
     """
-    from fhirflow.orchestration.docs import forget_builds, keep_build_manifest
+    from fhirflow.orchestration.docs import forget_builds, keep_build_manifest, seed_partial_parse
     from fhirflow.transform import dbt_target_path
 
     if layer == "staging":
         forget_builds(settings)  # a new run: the docs take SQL from its builds only
+    # A first run: start from the shared parse the DAG file made (the DAG imports it)
+    seed_partial_parse(settings, dbt_target_path(settings))
     if layer == "test":
         result = pipeline.transform(settings, log.info, mode="tests")
     elif layer == "test-remaining":
