@@ -13,7 +13,10 @@ transformed again ("later run": what every scheduled run after the first costs).
 Each step runs in its own process (Airflow reads its configuration at import) and is timed
 from outside: the DAG's figure includes the import of the DAG files and every task's work,
 which is more than the CLI does (`dbt source freshness`, `dbt docs generate`, the report);
-the per-task seconds show each part. dag.test() runs the tasks one after another in one
+the per-task seconds show each part. Each step's CPU seconds are printed beside its wall
+time (the CLI's process from getrusage; the DAG's from the process's own clock around the
+DagBag import and dag.test(), dbt running in it): on a shared machine they move far less
+with the load than the wall times. dag.test() runs the tasks one after another in one
 process: under a scheduler each task is its own process (and imports the DAG file), while
 independent model tasks run side by side. Repeats the comparison `--repeat` times and prints
 the medians and the ratios, with the load average (the machine may be shared).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,9 +56,10 @@ bag = DagBag(sys.argv[2])
 assert not bag.import_errors, bag.import_errors
 run = bag.dags["s3_to_snowflake_load"].test(logical_date=when)
 assert str(run.state) .endswith("success"), run.state
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 bag = DagBag(sys.argv[2])  # the DAG file's import is part of a task's cost
 run = bag.dags["dbt_transform_fhir"].test(logical_date=when)
+print("CPU", time.process_time() - cpu)  # dbt runs in this process: its CPU is counted
 print("SECONDS", time.perf_counter() - start, "STATE", run.state,
       "TASKS", len(run.get_task_instances()))
 # Where the time went: each task's own duration (dag.test runs them one after another).
@@ -87,10 +92,21 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far: on a shared
+    machine a step's CPU moves far less with the load than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+CPU: dict[str, float] = {}  # CPU seconds of the last timed step, by what it was
+
+
 def cli(env: dict[str, str], *args: str) -> float:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     subprocess.run([str(BIN / "fhirflow"), *args], env=env, check=True,
                    capture_output=True)
+    CPU[args[0]] = children_cpu() - cpu
     return time.perf_counter() - start
 
 
@@ -127,6 +143,7 @@ def dag_run(env: dict[str, str], when: str, phase: str) -> tuple[float, str, dic
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"dag.test failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
     parts = line.split()
+    CPU["dag"] = float(next(x for x in lines if x.startswith("CPU ")).split()[1])
     durations = json.loads(next(x for x in lines if x.startswith("DURATIONS")).split(" ", 1)[1])
     return float(parts[1]), " ".join(parts[2:]), durations
 
@@ -169,15 +186,19 @@ def main() -> None:
     phases = ("first", "later")
     figures: dict[tuple[str, str], list[float]] = {
         (who, phase): [] for who in ("cli", *modes) for phase in phases}
+    cpus: dict[tuple[str, str], list[float]] = {key: [] for key in figures}
     for i in range(args.repeat):
         env = prepare(args.work / "cli", first)
         cli(env, "load")
         figures["cli", "first"].append(cli(env, "transform"))
+        cpus["cli", "first"].append(CPU["transform"])
         land(env, later)
         cli(env, "load")
         figures["cli", "later"].append(cli(env, "transform"))
-        print(f"run {i + 1}: CLI dbt build: first {figures['cli', 'first'][-1]:.1f} s, later "
-              f"{figures['cli', 'later'][-1]:.1f} s; load average {load_average()}")
+        cpus["cli", "later"].append(CPU["transform"])
+        print(f"run {i + 1}: CLI dbt build: first {figures['cli', 'first'][-1]:.1f} s "
+              f"({cpus['cli', 'first'][-1]:.1f} CPU s), later {figures['cli', 'later'][-1]:.1f} s "
+              f"({cpus['cli', 'later'][-1]:.1f} CPU s); load average {load_average()}")
         for mode in modes:
             env = prepare(args.work / mode, first, FHIRFLOW_DBT_TASKS=mode,
                           AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY=str(
@@ -189,15 +210,21 @@ def main() -> None:
                 (args.work / mode / f"durations.{phase}.json").write_text(
                     json.dumps(durations, indent=1))
                 figures[mode, phase].append(seconds)
-                print(f"run {i + 1}: DAG ({mode}, {phase}) {seconds:.1f} s, {state}; load "
+                cpus[mode, phase].append(CPU["dag"])
+                print(f"run {i + 1}: DAG ({mode}, {phase}) {seconds:.1f} s "
+                      f"({CPU['dag']:.1f} CPU s), {state}; load "
                       f"average {load_average()}; tasks' own seconds: {breakdown(durations)}")
     for phase in phases:
         base = statistics.median(figures["cli", phase])
-        print(f"{phase} run: median CLI `fhirflow transform` (dbt build) {base:.1f} s")
+        base_cpu = statistics.median(cpus["cli", phase])
+        print(f"{phase} run: median CLI `fhirflow transform` (dbt build) {base:.1f} s, "
+              f"{base_cpu:.1f} CPU s")
         for mode in modes:
             m = statistics.median(figures[mode, phase])
+            c = statistics.median(cpus[mode, phase])
             print(f"{phase} run: median transform DAG, FHIRFLOW_DBT_TASKS={mode} (dag.test) "
-                  f"{m:.1f} s, {m / base:.2f}x the CLI")
+                  f"{m:.1f} s, {m / base:.2f}x the CLI; {c:.1f} CPU s, {c / base_cpu:.2f}x "
+                  "the CLI's CPU")
 
 if __name__ == "__main__":
     main()

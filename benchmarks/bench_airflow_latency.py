@@ -16,6 +16,7 @@ The stack is stopped by its process group id at the end. Prints per-patient late
 median and worst.
 
 Usage: .venv/bin/python benchmarks/bench_airflow_latency.py [--minutes 8] [--work DIR]
+       [--dbt-tasks model|layer]
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / ".work" / "latency")
+    parser.add_argument("--dbt-tasks", choices=("model", "layer"), default="model",
+                        help="FHIRFLOW_DBT_TASKS of the stack: one task per dbt model "
+                             "(the default) or per layer")
     args = parser.parse_args()
     # A TERM (timeout, Ctrl-C from a wrapper) still stops the stack in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -90,6 +94,9 @@ def main() -> None:
     airflow_home = args.work / "airflow"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FHIRFLOW_", "AIRFLOW", "AWS_", "SNOWFLAKE_"))}
+    env["FHIRFLOW_DBT_TASKS"] = args.dbt_tasks  # `make airflow` passes it on to Airflow
+    print(f"FHIRFLOW_DBT_TASKS={args.dbt_tasks}; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     log = open(args.work / "stack.log", "w")
     stack = subprocess.Popen(["make", "-C", str(REPO), "airflow", f"AIRFLOW_PORT={port}",
                               f"AIRFLOW_HOME={airflow_home}"],
@@ -179,6 +186,7 @@ def main() -> None:
     du = subprocess.run(["du", "-sm", str(home / "output"), str(home / "lake"),
                          str(home / "warehouse.duckdb")], capture_output=True, text=True)
     print("disk after the run (MB):", " ".join(du.stdout.split()))
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     sys.exit(0 if latencies else 1)
 
 

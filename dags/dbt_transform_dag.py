@@ -17,8 +17,9 @@ Two ways to trigger it (`FHIRFLOW_TRANSFORM_TRIGGER`):
 `dbt_run_intermediate` and `dbt_run_marts` are astronomer-cosmos task groups holding one
 task per model (`<model>.run`) and one for its tests (`<model>.test`), wired by dbt's own
 dependencies. dbt runs once per layer (the group's `dbt_producer_watcher` task, `dbt build`
-in this process with dbt's threads) and each model task turns green or red as dbt finishes
-that model, with its log; retrying or clearing a model task runs that model alone. The
+in this process with dbt's threads, pushing only the XComs the model tasks read) and each
+model task turns green or red as dbt finishes that model, with its log; retrying or
+clearing a model task runs that model alone. The
 profile comes from the Airflow connections through Cosmos's profile mappings
 (`fhirflow_duckdb`, `snowflake_default`; without them, `FHIRFLOW_HOME`'s warehouse file or
 `SNOWFLAKE_*`). `FHIRFLOW_DBT_TASKS=layer` runs each layer as one task instead.
@@ -36,8 +37,10 @@ source tests; with layer tasks: every test). `dbt_deps` and `dbt_debug` do nothi
 project and profile are unchanged since they last succeeded. `dbt_source_freshness` fails
 the run when RAW's newest load is older than `FHIRFLOW_RAW_FRESHNESS_MINUTES` (60): the
 marts cannot be fresher than RAW. `dbt_docs_generate` writes the docs site to
-`dbt/target/index.html` (`FHIRFLOW_DBT_DOCS_DIR` overrides). Tasks that open the
-warehouse take the `fhirflow_warehouse` pool.
+`dbt/target/index.html` (`FHIRFLOW_DBT_DOCS_DIR` overrides) with the SQL the run's builds
+compiled (`dbt docs generate --no-compile`; dbt compiles the project itself only when a
+build did not compile a node). Tasks that open the warehouse take the `fhirflow_warehouse`
+pool.
 
 On the embedded defaults (`FHIRFLOW_WAREHOUSE=duckdb`) the "S3" and "Snowflake" of the
 seed's task names are the local lake folder and the DuckDB file

@@ -202,7 +202,8 @@ def test_transform_dag_has_one_task_per_model(structure: dict) -> None:
         # only dbt itself (the producer) and the consistency check open the warehouse
         pooled = {t for t, info in mine.items() if info["pool"] == "fhirflow_warehouse"}
         assert pooled == {f"{group}.dbt_producer_watcher", f"{group}.check_consistency"}
-        assert mine[f"{group}.dbt_producer_watcher"]["type"] == "DbtProducerWatcherOperator"
+        # Cosmos's producer, pushing only the XComs the model tasks read (orchestration.watcher)
+        assert mine[f"{group}.dbt_producer_watcher"]["type"] == "FewerXComsProducerOperator"
         assert mine[f"{group}.dbt_producer_watcher"]["upstream"] == [f"{group}.check_consistency"]
     # wired by dbt's dependencies: a staging model after base_fhir_entries' tests, an
     # intermediate model after the one it selects from
@@ -296,6 +297,22 @@ def test_dags_run_the_pipeline_end_to_end(tmp_path: Path) -> None:
     assert found["landed_patients"] == 6
     assert patients == found["landed_patients"] > 0
     assert (tmp_path / "docs" / "index.html").is_file()
+    # The docs show the SQL the run's builds compiled; dbt did not compile the project again
+    # (a compiling `docs generate` leaves its compiled/ folder in the docs' target path).
+    docs_nodes = json.loads((tmp_path / "docs" / "manifest.json").read_text())["nodes"]
+    assert all(n.get("compiled_code") for n in docs_nodes.values()
+               if n["resource_type"] in {"model", "test"})
+    assert (tmp_path / "docs" / "catalog.json").is_file()
+    assert not (tmp_path / "docs" / "compiled").exists()
+    # The producers pushed what the model and test tasks read: a model's status, its last dbt
+    # event and compiled SQL, its tests' aggregate; no per-test event (nothing reads one).
+    keys = set(found["producer_keys"])
+    for models in LAYER_MODELS.values():
+        for model in models:
+            uid = f"model__fhirflow__{model}"
+            assert {f"{uid}_status", f"{uid}_dbt_event", f"{uid}_compiled_sql"} <= keys, model
+    assert "model__fhirflow__stg_patients_tests_status" in keys
+    assert not [k for k in keys if k.startswith("test__")]
 
 
 @pytest.mark.slow
@@ -371,7 +388,7 @@ def _describe(dag) -> dict:  # noqa: ANN001
             "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
             "group": t.task_group.group_id if t.task_group and t.task_group.group_id else None,
         }
-        if info["type"] == "DbtProducerWatcherOperator":
+        if info["type"] == "FewerXComsProducerOperator":
             info.update(exclude=t.exclude or "", tests_per_model=t.tests_per_model)
         if info["type"] == "ExternalTaskSensor":
             info.update(
@@ -447,6 +464,7 @@ def _e2e(out: Path) -> None:
     test("load_again", orch.LOAD_DAG_ID, t0 + timedelta(minutes=5))
 
     from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.models.xcom import XComModel
     from sqlalchemy import func, select
 
     with create_session() as session:
@@ -455,6 +473,10 @@ def _e2e(out: Path) -> None:
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.name == orch.RAW_BUNDLES_ASSET_NAME)
         )
+        # what the producers pushed for their model and test tasks
+        producer_keys = sorted(session.scalars(
+            select(XComModel.key).where(XComModel.dag_id == orch.TRANSFORM_DAG_ID,
+                                        XComModel.task_id.like("%.dbt_producer_watcher"))))
     patients = {f.relpath.split("/")[0] for f in landed if not f.relpath.startswith("_run/")}
     from fhirflow.warehouse import open_warehouse
 
@@ -469,6 +491,7 @@ def _e2e(out: Path) -> None:
         "landed_patients": len(patients),
         "asset_events": events,
         "watermark": watermark,
+        "producer_keys": producer_keys,
     }, indent=1, default=str))
 
 

@@ -35,9 +35,11 @@ from fhirflow.config import DagSettings, Settings
 from fhirflow.errors import FhirflowError
 from fhirflow.orchestration import DUCKDB_CONN_ID
 from fhirflow.orchestration.connections import task_settings
+from fhirflow.orchestration.docs import forget_builds, keep_build_manifest
 from fhirflow.orchestration.profiles import profile_config, profile_path
+from fhirflow.orchestration.rendering import render_manifest
+from fhirflow.orchestration.watcher import push_fewer_xcoms
 from fhirflow.transform import LAYER_SELECTORS, dbt_project_dir, dbt_target_path
-from fhirflow.transform.manifest import layer_manifest
 from fhirflow.transform.runner import project_vars
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,8 @@ def check_layer(layer: str, dag_id: str | None = None, *,
                 f"load writes {settings.duckdb_path}; make the connection's host FHIRFLOW_HOME's "
                 "warehouse.duckdb, or drop the connection")
         (dbt_target_path(settings) / "run_results.json").unlink(missing_ok=True)
+        if layer == LAYERS[0]:
+            forget_builds(settings)  # a new run: the docs take SQL from its builds only
         planned = begin_layer_build(settings, layer,
                                     raw_load=run_load or pipeline.raw_load(settings))
         log.info("%s: %d models to build from RAW load %s", layer, len(planned.predicted),
@@ -132,6 +136,8 @@ def finish_layer(project_dir: str, layer: str = "", complete: bool = True,
                 if (source / name).is_file():
                     shutil.copyfile(source / name, target / f".{name}.tmp")
                     (target / f".{name}.tmp").replace(target / name)
+            # What the build compiled, for the docs task (`orchestration.docs`).
+            keep_build_manifest(settings, source, layer)
         results = source / "run_results.json"
         statuses = ({r["unique_id"]: str(r.get("status"))
                      for r in json.loads(results.read_text())["results"]}
@@ -142,8 +148,9 @@ def finish_layer(project_dir: str, layer: str = "", complete: bool = True,
 
 def layer_group(layer: str, settings: Settings, ds: DagSettings) -> DbtTaskGroup:
     """The Cosmos task group `dbt_run_<layer>`: the producer (in the warehouse pool) and one
-    task per model and per model's tests, rendered from the shared manifest."""
-    manifest, later_tests = layer_manifest(settings, layer)
+    task per model and per model's tests, rendered from the layer's cut of the shared
+    manifest (`rendering`)."""
+    manifest, later_tests = render_manifest(settings, layer)
     project = ProjectConfig(
         dbt_project_path=dbt_project_dir(settings),
         manifest_path=manifest,
@@ -187,7 +194,8 @@ def layer_group(layer: str, settings: Settings, ds: DagSettings) -> DbtTaskGroup
 
 
 def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
-    """The consistency check first, then the producer, then the first model tasks.
+    """The consistency check first, then the producer (`watcher`: fewer XComs), then the
+    first model tasks.
 
     The model tasks start after the producer (Cosmos's DbtDag does the same; in a task
     group they would start beside it), so they never wait for a dbt run that has not begun:
@@ -198,6 +206,9 @@ def _wire(group: DbtTaskGroup, layer: str, ds: DagSettings) -> None:
     from airflow.sdk import task
 
     producer = group.children[f"{group.group_id}.dbt_producer_watcher"]
+    if not push_fewer_xcoms(producer):
+        log.warning("%s: Cosmos's producer is a %s; it pushes an XCom for every dbt event",
+                    group.group_id, type(producer).__name__)
     roots = [t for t in group.get_roots() if t is not producer]
 
     @task(task_id="check_consistency", pool=ds.warehouse_pool, task_group=group,

@@ -167,6 +167,13 @@ def run_dbt_layer(settings: Settings, layer: str) -> dict[str, Any]:
     task that follows (it logs them in detail, then fails the run); only a dbt that cannot
     run at all, or a refused build, fails here.
     """
+    from fhirflow.orchestration.docs import forget_builds, keep_build_manifest, seed_partial_parse
+    from fhirflow.transform import dbt_target_path
+
+    if layer == "staging":
+        forget_builds(settings)  # a new run: the docs take SQL from its builds only
+    # A first run: start from the shared parse the DAG file made (the DAG imports it)
+    seed_partial_parse(settings, dbt_target_path(settings))
     if layer == "test":
         result = pipeline.transform(settings, log.info, mode="tests")
     elif layer == "test-remaining":
@@ -177,6 +184,10 @@ def run_dbt_layer(settings: Settings, layer: str) -> dict[str, Any]:
                                                       *TAG_SELECTORS]))
     else:
         result = pipeline.transform(settings, log.info, layer=layer, mode="models")
+    # What this invocation compiled, for the docs (dbt writes its manifest.json even when a
+    # model failed; the docs task compiles what is missing).
+    keep_build_manifest(settings, result.target_path or dbt_target_path(settings),
+                        "test" if layer.startswith("test") else layer)
     log.info("dbt %s %s finished in %.1fs: %s", result.command, layer, result.seconds,
              "success" if result.success else "with failures")
     return {"command": result.command, "layer": layer, "success": result.success,
@@ -240,8 +251,17 @@ def docs_dir(settings: Settings, ds: DagSettings) -> Path:
 
 
 def generate_docs(settings: Settings, ds: DagSettings) -> str:
+    """dbt's docs site; without compiling the project again when this run's builds compiled
+    every node (`orchestration.docs`)."""
+    from fhirflow.orchestration.docs import prepare_no_compile
+
     target = docs_dir(settings, ds)
-    invoke_dbt(settings, "docs generate", target_path=target)
+    missing = prepare_no_compile(settings, target)
+    if missing:
+        log.info("dbt docs: %d nodes not compiled by this run's builds (%s); dbt compiles "
+                 "the project", len(missing), ", ".join(m.split(".")[-1] for m in missing[:3]))
+    invoke_dbt(settings, "docs generate --no-compile" if not missing else "docs generate",
+               target_path=target)
     index = target / "index.html"
     if not index.is_file():
         raise FhirflowError(f"dbt docs generate wrote no {index}")
