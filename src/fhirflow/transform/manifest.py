@@ -116,20 +116,3 @@ def later_layer_tests(manifest: dict[str, Any], layer: str) -> list[str]:
         if any(layer in t for t in tags) and any(later & t for t in tags):
             found.append(uid)
     return sorted(found)
-
-
-def layer_manifest(settings: Settings, layer: str) -> tuple[Path, list[str]]:
-    """The shared manifest as one layer's task group sees it, without the tests of later
-    layers (Cosmos attaches a test to every model it reads), and those tests' names."""
-    manifest = read_manifest(settings)
-    excluded = later_layer_tests(manifest, layer)
-    view = dict(manifest)
-    view["nodes"] = {k: v for k, v in manifest["nodes"].items() if k not in set(excluded)}
-    path = manifest_dir(settings) / f"manifest.{layer}.json"
-    text = json.dumps(view)
-    if not path.is_file() or path.read_text() != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    names = [manifest["nodes"][uid]["name"] for uid in excluded]
-    return path, names
