@@ -49,34 +49,36 @@ def scratch_name(load_id: str) -> str:
 
 def prepare(con: Any, batch_files: list[BatchFile], tmp: Path, scratch: str) -> Prepared:
     """Sniff, inflate and hash each file (a thread per core: reading, gzip and OpenSSL's
-    SHA-256 release the GIL), then parse the bundles into `table` in the in-memory scratch
-    database, one connection per core. Nothing of RAW is touched: this runs before the
-    batch's transaction, whose connection then reads the committed scratch rows."""
+    SHA-256 release the GIL), then parse the bundles into the table `parsed` of the
+    in-memory database `scratch`, one connection per core. Nothing of RAW is touched: this
+    runs before the batch's transaction, whose connection then reads the committed scratch
+    rows (a transaction sees what was committed before it began)."""
     threads = _threads(con)
 
-    def sniff(item: tuple[int, BatchFile]) -> tuple[BatchFile, Path, str]:
-        """(file, plain path, its hash) or, for NDJSON and failures, a kind in place of
-        the hash ("ndjson", or a reason)."""
+    def sniff(item: tuple[int, BatchFile]) -> tuple[BatchFile, Path, str, str]:
+        """(file, plain path, kind, detail): kind "bundle" with the content hash,
+        "ndjson", or "failed" with the file's reason."""
         i, f = item
         path = _local_path(f)
         try:
             sniffed = files.kind_of(path, f.key)
             if sniffed.kind == "ndjson":
-                return f, path, "ndjson"
+                return f, path, "ndjson", ""
             if sniffed.compressed:
                 plain = tmp / f"{i:06d}.json"
                 if not _gunzip(path, plain):
-                    return f, path, CORRUPT_GZIP
+                    return f, path, "failed", CORRUPT_GZIP
                 path = plain
-            return f, path, files.sha256_of(path)
+            return f, path, "bundle", files.sha256_of(path)
         except FileNotFoundError:
-            return f, path, reasons.GONE  # removed since it was listed: one file's error
+            # Removed since it was listed: that file's error, not the batch's crash.
+            return f, path, "failed", reasons.GONE
 
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(batch_files)))) as pool:
         sniffed = list(pool.map(sniff, enumerate(batch_files)))
-    bundles = [(f, p, h) for f, p, h in sniffed if _is_hash(h)]
-    ndjson = [(f, p) for f, p, h in sniffed if h == "ndjson"]
-    failed = [(f, h) for f, _p, h in sniffed if not _is_hash(h) and h != "ndjson"]
+    bundles = [(f, p, d) for f, p, kind, d in sniffed if kind == "bundle"]
+    ndjson = [(f, p) for f, p, kind, _d in sniffed if kind == "ndjson"]
+    failed = [(f, d) for f, _p, kind, d in sniffed if kind == "failed"]
     if not bundles:
         return Prepared(bundles, ndjson, failed, None)
     con.execute(f"attach ':memory:' as {scratch}")
@@ -86,20 +88,17 @@ def prepare(con: Any, batch_files: list[BatchFile], tmp: Path, scratch: str) -> 
     return Prepared(bundles, ndjson, failed, table)
 
 
-def _is_hash(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
-
-
 def parse(con: Any, table: str, paths: list[str], threads: int) -> None:
     """PARSE_BUNDLES over the paths in `threads` shares of about equal bytes, side by side
     on connections of their own (DuckDB's read_blob reads on one thread per query); each
     share commits on its own into the scratch table, appends that do not conflict."""
     shares: list[list[str]] = [[] for _ in range(max(1, min(threads, len(paths))))]
     loads = [0] * len(shares)
-    for path in sorted(paths, key=lambda p: -Path(p).stat().st_size):
+    sizes = {p: Path(p).stat().st_size for p in paths}
+    for path in sorted(paths, key=lambda p: -sizes[p]):
         lightest = loads.index(min(loads))
         shares[lightest].append(path)
-        loads[lightest] += Path(path).stat().st_size
+        loads[lightest] += sizes[path]
     statement = sql.PARSE_BUNDLES.replace("{table}", table)
 
     def run(share: list[str]) -> None:

@@ -3,8 +3,10 @@ one-pass load of bundles and NDJSON blocks into one row per resource.
 
 The JSON work happens here, once, at load time: a bundle is parsed a single time by
 `json_transform` (its entries as typed structs, each resource kept as JSON), each resource is
-parsed once more by one multi-path `json_extract_string` for its keys and the entry rules.
-dbt then reads RAW.FHIR_RESOURCES and never re-parses whole bundles.
+parsed once more by one multi-path `json_extract_string` for its keys and the entry rules,
+all in PARSE_BUNDLES, which runs outside the batch's transaction, one share of the files per
+core, into a scratch table that the transaction's statements read. dbt then reads
+RAW.FHIR_RESOURCES and never re-parses whole bundles.
 """
 
 from __future__ import annotations
