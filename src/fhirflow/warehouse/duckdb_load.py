@@ -300,5 +300,6 @@ def migrate(con: Any) -> None:
     for table in ("fhir_bundles", "load_errors", "entry_errors"):
         keys = con.execute(f"select distinct object_key from raw.{table} "
                            "where source_name is null").fetchall()
-        con.executemany(f"update raw.{table} set source_name = ? where object_key = ?",
-                        [(files.source_name(k), k) for (k,) in keys])
+        if keys:  # executemany refuses an empty list of parameter sets
+            con.executemany(f"update raw.{table} set source_name = ? where object_key = ?",
+                            [(files.source_name(k), k) for (k,) in keys])
