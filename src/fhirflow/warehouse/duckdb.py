@@ -34,36 +34,6 @@ from fhirflow.warehouse.duckdb_load import (
     scratch_name,
 )
 
-# Rows per row group of the tables the load writes (DuckDB's default: 122,880). A batch of
-# 100 Synthea bundles is about 45,000 resources: with the default, a batch never fills a row
-# group, so DuckDB writes every batch twice (into the WAL at commit, then compressed by the
-# checkpoint, which rewrites the table's last, growing row group each time). With groups a
-# batch fills, DuckDB writes them compressed into the file as the insert runs and the commit
-# only links them; the file comes out smaller, and staging, which reads one resource type of
-# batches sorted by type, skips more row groups by their min/max.
-ROW_GROUP_SIZE = 16384
-
-
-def _connect_for_writing(path: Path) -> Any:
-    """A connection whose default database is the file, attached with ROW_GROUP_SIZE (an
-    attach option, not stored in the file: readers, dbt included, open it as usual)."""
-    con = duckdb.connect()
-    try:
-        # Spill where a connection to the file would: `<file>.tmp`, not the working folder.
-        con.execute(f"set temp_directory = {_literal(str(path) + '.tmp')}")
-        alias = '"' + path.stem.replace('"', '""') + '"'
-        con.execute(f"attach {_literal(str(path))} as {alias} "
-                    f"(row_group_size {ROW_GROUP_SIZE})")
-        con.execute(f"use {alias}")
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
 
 class DuckDBWarehouse:
     """The Warehouse Protocol on a DuckDB file; it reads each batch file from a local path."""
@@ -78,8 +48,7 @@ class DuckDBWarehouse:
             raise FhirflowError(f"no warehouse at {path} yet; run `fhirflow load` first")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = (duckdb.connect(str(path), read_only=True) if read_only
-                        else _connect_for_writing(path))
+            self.con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
             raise FhirflowError(
                 f"cannot open {path}: {first_line(exc)} ({file_advice(str(exc))})"

@@ -167,9 +167,10 @@ class _Batch:
         self.loaded += [r[0] for r in con.execute(sql.INSERT_BUNDLE_FILES,
                                                   self._params()).fetchall()]
 
-    def _insert_candidates(self, source: str = "_candidates") -> None:
+    def _insert_candidates(self, source: str = "_candidates", *, sort: bool = True) -> None:
+        order = "\norder by resource_type, key, entry_index" if sort else ""
         for statement in (sql.INSERT_RESOURCES, sql.INSERT_ENTRY_ERRORS, sql.COUNT_CANDIDATES):
-            self.con.execute(statement.replace("{source}", source),
+            self.con.execute(statement.replace("{source}", source).replace("{order}", order),
                              self._params() if "$load_id" in statement else None)
 
     def _load_ndjson(self, f: BatchFile, path: Path) -> None:
@@ -191,7 +192,10 @@ class _Batch:
                     con.executemany("insert into _rows values (?, ?)",
                                     list(files.split_lines(block)))
                     con.execute(sql.NDJSON_ROWS, params)
-                self._insert_candidates()
+                # A block of one resource type (a Bulk Data file holds one) is in the order
+                # the sort would give already (one key, lines in order): not sorted again.
+                (types,) = con.execute(sql.CANDIDATE_TYPES).fetchone()
+                self._insert_candidates(sort=types > 1)
         except (OSError, *gz.CORRUPT_ERRORS) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
                 raise

@@ -285,16 +285,20 @@ NDJSON_BLOCK = _ndjson_sql(
 # A block that is not valid UTF-8 as a whole, as rows in the temp table _rows.
 NDJSON_ROWS = _ndjson_sql("select line_number, line from _rows")
 
-# Sorted by type: each staging model reads one resource type, and DuckDB skips the
-# resource column of vectors and row groups whose resource_type does not match, so a model
-# reads its own type's JSON rather than all of RAW.
+# Sorted by type ({order}, left out for an NDJSON block of one type, in line order already):
+# each staging model reads one resource type, and DuckDB skips the resource column of
+# vectors and row groups whose resource_type does not match, so a model reads its own
+# type's JSON rather than all of RAW.
 INSERT_RESOURCES = """
 insert into raw.fhir_resources
 select key, entry_index, line_number, resource_type, resource_id, full_url, request_method,
        request_url, request_if_none_exist, bundle_type, resource, $load_id, $now
 from {source}
-where reason is null
-order by resource_type, key, entry_index
+where reason is null{order}
+"""
+
+CANDIDATE_TYPES = """
+select count(distinct resource_type) from _candidates where reason is null
 """
 
 INSERT_ENTRY_ERRORS = """
