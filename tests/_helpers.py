@@ -1,5 +1,5 @@
 """Helpers the tests share: small FHIR bundles, landing folders, an upload, RAW queries, the
-`fhirflow` command as a subprocess, and a moto S3 server on 127.0.0.1."""
+`fhirflow` command as a subprocess, a moto S3 server on 127.0.0.1, and Snowflake key pairs."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
 # Variables of the developer's shell that would change what a subprocess under test does.
 OWN_PREFIXES = ("FHIRFLOW_", "AWS_", "SNOWFLAKE_")
+# What the encrypted keys of `write_private_key` are encrypted with.
+KEY_PASSPHRASE = "correct horse battery staple"
 
 
 def bundle(patient_id: str = "p", *, note: str | None = None) -> bytes:
@@ -139,3 +141,17 @@ def moto_s3(bucket_prefix: str = "fhirflow") -> Iterator[S3Server]:
         yield s3
     finally:
         server.stop()
+
+
+def write_private_key(path: Path, passphrase: str | None) -> Path:
+    """A new 2048-bit RSA key as PKCS#8 PEM (as Snowflake's docs make one with openssl),
+    encrypted with `passphrase` unless it is None: a key-pair sign-in's private key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
+                  else serialization.NoEncryption())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8, encryption))
+    return path

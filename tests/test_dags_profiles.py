@@ -27,22 +27,10 @@ from typing import Any
 
 import pytest
 
+from _helpers import KEY_PASSPHRASE, write_private_key
+
 REPO = Path(__file__).resolve().parents[1]
-PASSPHRASE = "correct horse battery staple"
 ENV_PREFIX = "COSMOS_CONN_SNOWFLAKE_"
-
-
-def write_key(path: Path, passphrase: str | None) -> Path:
-    """A new 2048-bit RSA key as PKCS#8 PEM (as Snowflake's docs make one with openssl)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    encryption = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
-                  else serialization.NoEncryption())
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8, encryption))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +78,16 @@ def secret_reference(field: str) -> str:
 
 
 def test_encrypted_key_file_from_the_connection(tmp_path: Path, server: dict[str, Any]) -> None:
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     found = render(tmp_path, server, connection(
-        server, password=PASSPHRASE, extra={"private_key_file": str(key)}), debug=True)
+        server, password=KEY_PASSPHRASE, extra={"private_key_file": str(key)}), debug=True)
     assert found["mapping"] == "FhirflowSnowflakeEncryptedKeyFileMapping"
     profile = found["profile"]
     assert profile["private_key_path"] == str(key)
     # the passphrase reaches dbt as an environment variable, never in profiles.yml
     assert profile["private_key_passphrase"] == secret_reference("private_key_passphrase")
-    assert found["env"][ENV_PREFIX + "PRIVATE_KEY_PASSPHRASE"] == PASSPHRASE
-    assert PASSPHRASE not in found["text"]
+    assert found["env"][ENV_PREFIX + "PRIVATE_KEY_PASSPHRASE"] == KEY_PASSPHRASE
+    assert KEY_PASSPHRASE not in found["text"]
     assert "password" not in profile
     assert (profile["account"], profile["user"], profile["schema"]) == (
         server["account"], "SVC_FHIRFLOW", "RAW")
@@ -108,7 +96,7 @@ def test_encrypted_key_file_from_the_connection(tmp_path: Path, server: dict[str
 
 def test_a_wrong_passphrase_fails_in_dbt(tmp_path: Path, server: dict[str, Any]) -> None:
     """What makes the key-pair cases' `dbt debug` mean something: dbt really uses the key."""
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     found = render(tmp_path, server, connection(
         server, password="not the passphrase", extra={"private_key_file": str(key)}),
         debug=True)
@@ -119,8 +107,8 @@ def test_a_wrong_passphrase_fails_in_dbt(tmp_path: Path, server: dict[str, Any])
 def test_key_content_in_the_connection(tmp_path: Path, server: dict[str, Any]) -> None:
     """The key itself in the connection (`private_key_content`, base64 as the Snowflake
     provider stores it), encrypted or not."""
-    for passphrase in (PASSPHRASE, None):
-        pem = write_key(tmp_path / "k.p8", passphrase).read_text()
+    for passphrase in (KEY_PASSPHRASE, None):
+        pem = write_private_key(tmp_path / "k.p8", passphrase).read_text()
         fields: dict[str, Any] = {"extra": {
             "private_key_content": base64.b64encode(pem.encode()).decode()}}
         if passphrase:
@@ -142,21 +130,21 @@ def test_key_content_in_the_connection(tmp_path: Path, server: dict[str, Any]) -
 def test_key_pair_from_snowflake_variables_without_a_connection(
     tmp_path: Path, server: dict[str, Any]
 ) -> None:
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     found = render(tmp_path, server, None, debug=True,
                    SNOWFLAKE_ACCOUNT=server["account"], SNOWFLAKE_USER="SVC_FHIRFLOW",
                    SNOWFLAKE_HOST=server["host"], SNOWFLAKE_PORT=str(server["port"]),
                    SNOWFLAKE_PRIVATE_KEY_PATH=str(key),
-                   SNOWFLAKE_PRIVATE_KEY_PASSPHRASE=PASSPHRASE)
+                   SNOWFLAKE_PRIVATE_KEY_PASSPHRASE=KEY_PASSPHRASE)
     assert found["mapping"] == "FhirflowSnowflakeEncryptedKeyFileMapping"
     assert found["profile"]["private_key_path"] == str(key)
-    assert found["env"][ENV_PREFIX + "PRIVATE_KEY_PASSPHRASE"] == PASSPHRASE
-    assert PASSPHRASE not in found["text"]
+    assert found["env"][ENV_PREFIX + "PRIVATE_KEY_PASSPHRASE"] == KEY_PASSPHRASE
+    assert KEY_PASSPHRASE not in found["text"]
     assert found["debug_ok"], found["debug_log"]
 
 
 def test_unencrypted_key_file_and_password(tmp_path: Path, server: dict[str, Any]) -> None:
-    key = write_key(tmp_path / "rsa_key.p8", None)
+    key = write_private_key(tmp_path / "rsa_key.p8", None)
     found = render(tmp_path, server, connection(server, extra={"private_key_file": str(key)}))
     assert found["mapping"] == "FhirflowSnowflakeKeyFileMapping"
     assert found["profile"]["private_key_path"] == str(key)
@@ -175,12 +163,12 @@ def test_a_key_file_from_the_environment_takes_its_passphrase_from_there(
     """The connection's password is the key's passphrase only when the connection holds the
     key (the Snowflake provider's convention); beside SNOWFLAKE_PRIVATE_KEY_PATH the
     passphrase is SNOWFLAKE_PRIVATE_KEY_PASSPHRASE."""
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     found = render(tmp_path, server, connection(server, password="a-password"),
                    SNOWFLAKE_PRIVATE_KEY_PATH=str(key),
-                   SNOWFLAKE_PRIVATE_KEY_PASSPHRASE=PASSPHRASE)
+                   SNOWFLAKE_PRIVATE_KEY_PASSPHRASE=KEY_PASSPHRASE)
     assert found["mapping"] == "FhirflowSnowflakeEncryptedKeyFileMapping"
-    assert found["env"][ENV_PREFIX + "PRIVATE_KEY_PASSPHRASE"] == PASSPHRASE
+    assert found["env"][ENV_PREFIX + "PRIVATE_KEY_PASSPHRASE"] == KEY_PASSPHRASE
 
 
 # --- the subprocess side ---------------------------------------------------------------------

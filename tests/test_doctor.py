@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from _helpers import OWN_PREFIXES, free_port, moto_s3
+from _helpers import KEY_PASSPHRASE, OWN_PREFIXES, free_port, moto_s3, write_private_key
+from fhirflow.config import Settings
 from fhirflow.doctor.cli import doctor
 
 CHECKS = ["settings", "store", "warehouse", "privileges", "stage", "dbt debug", "round trip"]
@@ -69,16 +70,14 @@ def test_json_output_for_scripts(tmp_path: Path) -> None:
 def deployment(tmp_path: Path, fakesnow_server: Callable[..., Any]
                ) -> Iterator[dict[str, str]]:
     """S3 on moto + Snowflake on fakesnow, as environment variables (a key pair sign-in)."""
-    from test_snowflake_auth import PASSPHRASE, write_key
-
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     with moto_s3("fhirflow-doctor") as s3, fakesnow_server() as conn:
         yield {
             "FHIRFLOW_HOME": str(tmp_path / "home"), "FHIRFLOW_STORE": "s3",
             "FHIRFLOW_WAREHOUSE": "snowflake", **s3.env,
             "SNOWFLAKE_ACCOUNT": conn["account"], "SNOWFLAKE_USER": "SVC_FHIRFLOW",
             "SNOWFLAKE_PRIVATE_KEY_PATH": str(key),
-            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": PASSPHRASE,
+            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": KEY_PASSPHRASE,
             "SNOWFLAKE_HOST": conn["host"], "SNOWFLAKE_PORT": str(conn["port"]),
             "SNOWFLAKE_PROTOCOL": conn["protocol"],
             "SNOWFLAKE_DATABASE": f"SYNTHEA_{uuid.uuid4().hex[:8].upper()}",
@@ -207,3 +206,40 @@ def test_under_the_fhirflow_command_it_takes_the_global_options(tmp_path: Path) 
             main.commands.pop("doctor")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["settings"]["FHIRFLOW_HOME"] == str(tmp_path / "elsewhere")
+
+
+def test_privileges_name_each_thing_the_role_may_not_create(settings: Settings) -> None:
+    """On a DuckDB file opened read-only every probe fails: the schema probe (for the dbt
+    schemas not there yet) and the table probe of each schema that is, each named, in order.
+    On the same file writable they pass, and say what was checked."""
+    from fhirflow.doctor.checks import check_privileges
+    from fhirflow.warehouse import open_warehouse
+
+    writable = open_warehouse(settings)
+    try:
+        writable.create_tables()
+        writable.cursor().execute("create schema staging")
+        passed = check_privileges(settings, writable)
+    finally:
+        writable.close()
+    assert passed.status == "pass"
+    assert passed.detail == ("may create the schemas intermediate, marts, reference (not there "
+                             "yet), tables in raw, tables in staging")
+    read_only = open_warehouse(settings, read_only=True)
+    try:
+        failed = check_privileges(settings, read_only)
+    finally:
+        read_only.close()
+    assert failed.status == "fail" and failed.fix == "make the DuckDB file writable"
+    problems = failed.detail.split("; ")
+    assert [p.split(": ", 1)[0] for p in problems] == ["creating a schema", "raw", "staging"]
+    assert all("read-only" in p for p in problems), failed.detail
+    # The probes were dropped again, or never made.
+    after = open_warehouse(settings, read_only=True)
+    try:
+        tables = after.cursor().execute(
+            "select table_name from information_schema.tables "
+            "where table_name ilike 'fhirflow_doctor_probe%'").fetchall()
+    finally:
+        after.close()
+    assert tables == []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from _generate_helpers import another_thread_running, file_bytes, references
 from fhirflow.errors import ConfigError
 from fhirflow.generate import DEFAULT_REFERENCE_DATE, generate_patients
 
@@ -49,34 +50,23 @@ def test_same_arguments_give_byte_identical_files(tmp_path: Path) -> None:
 
 def test_same_files_whatever_the_number_of_workers(tmp_path: Path) -> None:
     """40 patients are three chunks: one process, two or five give the same bytes."""
-    def files(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.json"))}
-
     runs = {workers: generate_patients(tmp_path / str(workers), patients=40, seed=21,
                                        workers=workers)
             for workers in (1, 2, 5)}
     assert [p.relative_to(tmp_path / "1") for p in runs[1].paths] == \
         [p.relative_to(tmp_path / "2") for p in runs[2].paths]
-    one = files(tmp_path / "1")
-    assert len(one) == 42 and one == files(tmp_path / "2") == files(tmp_path / "5")
+    one, two, five = (file_bytes(tmp_path / n, "**/*.json") for n in ("1", "2", "5"))
+    assert len(one) == 42 and one == two == five
     assert runs[1].bytes == runs[2].bytes == runs[5].bytes
 
 
 def test_workers_spawned_from_a_threaded_caller_write_the_same_files(tmp_path: Path) -> None:
     """A caller with threads running (an Airflow task) gets spawned workers, not forked ones."""
-    import threading
-
     from fhirflow.generate import run
 
-    stop = threading.Event()
-    helper = threading.Thread(target=stop.wait, daemon=True)
-    helper.start()
-    try:
+    with another_thread_running():
         assert run._start_method() == "spawn"
         threaded = generate_patients(tmp_path / "threaded", patients=20, seed=8, workers=2)
-    finally:
-        stop.set()
-        helper.join()
     alone = generate_patients(tmp_path / "alone", patients=20, seed=8, workers=1)
     assert [p.read_bytes() for p in threaded.paths] == [p.read_bytes() for p in alone.paths]
 
@@ -187,24 +177,10 @@ def test_every_reference_resolves(run: tuple[Path, object]) -> None:
         full_urls = {e["fullUrl"] for e in bundle["entry"]}
         for entry in bundle["entry"]:
             contained = {"#" + c["id"] for c in entry["resource"].get("contained", [])}
-            for ref in _references(entry["resource"]):
+            for ref in references(entry["resource"]):
                 checked += 1
                 assert ref in full_urls or ref in contained or ref in known, (path.name, ref)
     assert checked > 1000
-
-
-def _references(value: object) -> list[str]:
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if key == "reference" and isinstance(child, str):
-                found.append(child)
-            else:
-                found += _references(child)
-    elif isinstance(value, list):
-        for child in value:
-            found += _references(child)
-    return found
 
 
 def test_a_believable_population(run: tuple[Path, object]) -> None:

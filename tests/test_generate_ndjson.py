@@ -14,7 +14,6 @@ import gzip
 import json
 import os
 import re
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from _bulk import bundles_to_ndjson
+from _generate_helpers import another_thread_running, file_bytes, references
 from _helpers import clean_environ, duckdb_rows, run_cli
 from fhirflow import pipeline
 from fhirflow.atomic import is_temp_name, remove_stale_temps
@@ -69,20 +69,6 @@ def _by_type(folder: Path) -> dict[str, list[dict]]:
     return dict(found)
 
 
-def _references(value: object) -> list[str]:
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if key == "reference" and isinstance(child, str):
-                found.append(child)
-            else:
-                found += _references(child)
-    elif isinstance(value, list):
-        for child in value:
-            found += _references(child)
-    return found
-
-
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ndjson")
@@ -114,7 +100,7 @@ def test_every_reference_is_relative_and_resolves(export: Path) -> None:
     for resources in by_type.values():
         for resource in resources:
             contained = {"#" + c["id"] for c in resource.get("contained", [])}
-            for ref in _references(resource):
+            for ref in references(resource):
                 checked += 1
                 assert ref in contained or (RELATIVE.match(ref) and ref in present), ref
     assert checked > 1000
@@ -142,18 +128,16 @@ def test_same_resources_as_the_bundles_exported_by_the_test_helper(
 
 def test_byte_identical_whatever_the_number_of_workers(tmp_path: Path) -> None:
     """40 patients are three chunks; gzip output decompresses to the plain output."""
-    def files(root: Path) -> dict[str, bytes]:
-        return {p.name: p.read_bytes() for p in sorted((root / "_bulk").iterdir())}
-
     runs = {}
     for fmt in ("ndjson", "ndjson.gz"):
         for workers in (1, 2):
             root = tmp_path / f"{fmt}-{workers}"
             made = generate_patients(root, patients=40, seed=21, years_of_history=3,
                                      workers=workers, output_format=fmt)
-            assert made.files == len(files(root)) and made.bytes == sum(
-                len(b) for b in files(root).values())
-            runs[fmt, workers] = files(root)
+            written = file_bytes(root / "_bulk")
+            assert made.files == len(written) and made.bytes == sum(
+                len(b) for b in written.values())
+            runs[fmt, workers] = written
     assert runs["ndjson", 1] == runs["ndjson", 2]
     assert runs["ndjson.gz", 1] == runs["ndjson.gz", 2]
     plain = runs["ndjson", 1]
@@ -165,19 +149,13 @@ def test_byte_identical_whatever_the_number_of_workers(tmp_path: Path) -> None:
 def test_spawned_workers_write_the_same_export(tmp_path: Path) -> None:
     """A caller with threads running (an Airflow task) gets spawned workers: the run's
     target pickles to them and the files are the same."""
-    stop = threading.Event()
-    waiter = threading.Thread(target=stop.wait)
-    waiter.start()
-    try:
+    with another_thread_running():
         generate_patients(tmp_path / "spawned", patients=20, seed=8, years_of_history=2,
                           workers=2, output_format="ndjson")
-    finally:
-        stop.set()
-        waiter.join()
     generate_patients(tmp_path / "alone", patients=20, seed=8, years_of_history=2, workers=1,
                       output_format="ndjson")
-    spawned = {p.name: p.read_bytes() for p in (tmp_path / "spawned" / "_bulk").iterdir()}
-    alone = {p.name: p.read_bytes() for p in (tmp_path / "alone" / "_bulk").iterdir()}
+    spawned = file_bytes(tmp_path / "spawned" / "_bulk")
+    alone = file_bytes(tmp_path / "alone" / "_bulk")
     assert spawned == alone and spawned
 
 

@@ -18,25 +18,12 @@ from typing import Any
 
 import pytest
 
+from _helpers import KEY_PASSPHRASE, write_private_key
 from fhirflow.config import Settings, described, load_settings
 from fhirflow.errors import ConfigError
 from fhirflow.warehouse.snowflake import SnowflakeWarehouse, auth, client
 
 fakesnow = pytest.importorskip("fakesnow")
-PASSPHRASE = "correct horse battery staple"
-
-
-def write_key(path: Path, passphrase: str | None) -> Path:
-    """A new 2048-bit RSA key as PKCS#8 PEM (how Snowflake's docs make one with openssl)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    encryption = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
-                  else serialization.NoEncryption())
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8, encryption))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +45,12 @@ def base(server: dict[str, Any], tmp_path: Path, clean_env: pytest.MonkeyPatch
 
 def test_the_method_follows_from_the_one_credential(base: dict[str, Any], tmp_path: Path
                                                     ) -> None:
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     by_key = auth.resolve(load_settings(**base, snowflake_private_key_path=key,
-                                        snowflake_private_key_passphrase=PASSPHRASE))
+                                        snowflake_private_key_passphrase=KEY_PASSPHRASE))
     assert by_key.connector_kwargs() == {
         "authenticator": "SNOWFLAKE_JWT", "private_key_file": str(key),
-        "private_key_file_pwd": PASSPHRASE}
+        "private_key_file_pwd": KEY_PASSPHRASE}
     assert by_key.describe() == f"key pair ({key}, encrypted)"
     by_token = auth.resolve(load_settings(**base, snowflake_token="pat-secret"))
     assert by_token.connector_kwargs() == {"authenticator": "PROGRAMMATIC_ACCESS_TOKEN",
@@ -98,14 +85,14 @@ def test_wrong_or_missing_credentials_are_one_line(base: dict[str, Any], extra: 
 
 def test_key_problems_are_found_before_connecting(base: dict[str, Any], tmp_path: Path
                                                   ) -> None:
-    encrypted = write_key(tmp_path / "enc.p8", PASSPHRASE)
-    plain = write_key(tmp_path / "plain.p8", None)
+    encrypted = write_private_key(tmp_path / "enc.p8", KEY_PASSPHRASE)
+    plain = write_private_key(tmp_path / "plain.p8", None)
     (tmp_path / "junk.p8").write_text("not a key")
     cases = [
         (encrypted, None, "is encrypted: set SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
         (encrypted, "wrong passphrase", "is not a PEM private key, or "
                                         "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE is wrong"),
-        (plain, PASSPHRASE, "is not encrypted: unset SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
+        (plain, KEY_PASSPHRASE, "is not encrypted: unset SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
         (tmp_path / "junk.p8", None, "is not a PEM private key"),
     ]
     for path, passphrase, message in cases:
@@ -113,7 +100,7 @@ def test_key_problems_are_found_before_connecting(base: dict[str, Any], tmp_path
                                  snowflake_private_key_passphrase=passphrase)
         with pytest.raises(ConfigError, match=message) as caught:
             client.connect(settings, schema="RAW")
-        assert PASSPHRASE not in str(caught.value) and "wrong passphrase" not in str(
+        assert KEY_PASSPHRASE not in str(caught.value) and "wrong passphrase" not in str(
             caught.value)
 
 
@@ -130,9 +117,9 @@ def _loads_through(settings: Settings) -> None:
 
 
 def test_key_pair_through_the_loader(base: dict[str, Any], tmp_path: Path) -> None:
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     _loads_through(load_settings(**base, snowflake_private_key_path=key,
-                                 snowflake_private_key_passphrase=PASSPHRASE))
+                                 snowflake_private_key_passphrase=KEY_PASSPHRASE))
 
 
 def test_programmatic_access_token_through_the_loader(base: dict[str, Any]) -> None:
@@ -186,16 +173,16 @@ def test_a_load_tags_its_statements_with_its_load_id(
 
 
 def test_secrets_are_never_shown(base: dict[str, Any], tmp_path: Path) -> None:
-    key = write_key(tmp_path / "rsa_key.p8", PASSPHRASE)
+    key = write_private_key(tmp_path / "rsa_key.p8", KEY_PASSPHRASE)
     settings = load_settings(**base, snowflake_private_key_path=key,
-                             snowflake_private_key_passphrase=PASSPHRASE,
+                             snowflake_private_key_passphrase=KEY_PASSPHRASE,
                              aws_secret_access_key="aws-secret", aws_session_token="aws-token")
     shown = described(settings)
     assert shown["SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"] == "set"
     assert shown["AWS_SESSION_TOKEN"] == "set" and shown["SNOWFLAKE_TOKEN"] is None
     assert shown["SNOWFLAKE_PRIVATE_KEY_PATH"] == str(key)
     text = repr(settings) + str(shown)
-    for secret in (PASSPHRASE, "aws-secret", "aws-token"):
+    for secret in (KEY_PASSPHRASE, "aws-secret", "aws-token"):
         assert secret not in text
     # A bad secret's validation error names the variable, not the value.
     with pytest.raises(ConfigError) as caught:
@@ -212,8 +199,8 @@ def test_dbt_connects_with_the_same_method(
     from fhirflow.transform import dbt_args, dbt_environment, invoke
 
     if how == "key pair":
-        extra = {"snowflake_private_key_path": write_key(tmp_path / "k.p8", PASSPHRASE),
-                 "snowflake_private_key_passphrase": PASSPHRASE}
+        extra = {"snowflake_private_key_path": write_private_key(tmp_path / "k.p8", KEY_PASSPHRASE),
+                 "snowflake_private_key_passphrase": KEY_PASSPHRASE}
     else:
         extra = {"snowflake_token": "pat-secret"}
     settings = load_settings(**base, **extra)

@@ -24,8 +24,13 @@ from sqlglot import exp
 from _helpers import bundle
 from fhirflow.config import Settings, load_settings
 from fhirflow.warehouse import BatchFile, reasons
-from fhirflow.warehouse.snowflake import SnowflakeWarehouse
-from fhirflow.warehouse.snowflake import sql as sf
+from fhirflow.warehouse.snowflake import (
+    SnowflakeWarehouse,
+    batch_sql,
+    queries,
+    raw_schema,
+    s3_stage,
+)
 
 fakesnow = pytest.importorskip("fakesnow")
 
@@ -47,25 +52,29 @@ def _rows(wh: SnowflakeWarehouse, sql: str) -> list[tuple]:
 
 
 def _every_statement() -> list[str]:
-    statements = [*sf.DDL, sf.FILE_FORMAT_DDL, *sf.BATCH_TABLES, *sf.PARSE_TEXT, sf.CLASSIFY,
-                  sf.INSERT_BUNDLES, sf.INSERT_ERRORS, sf.BATCH_TOTALS, sf.BATCH_ERRORS,
-                  sf.INSERT_WATERMARK, sf.LAST_WATERMARK, sf.RAW_COUNTS, sf.known_keys_sql(2),
-                  sf.recent_loads_sql(5), sf.copy_sql("STG", ["patients/a.json"]),
-                  sf.stage_sql("STG", "s3://b/raw/", storage_integration="I")]
+    statements = [
+        *raw_schema.DDL, raw_schema.FILE_FORMAT_DDL, *batch_sql.BATCH_TABLES,
+        *batch_sql.PARSE_TEXT, batch_sql.CLASSIFY, batch_sql.INSERT_BUNDLES,
+        batch_sql.INSERT_ERRORS, batch_sql.BATCH_TOTALS, batch_sql.BATCH_ERRORS,
+        batch_sql.INSERT_WATERMARK, queries.LAST_WATERMARK, queries.RAW_COUNTS,
+        queries.known_keys_sql(2), queries.recent_loads_sql(5),
+        s3_stage.copy_sql("STG", ["patients/a.json"]),
+        s3_stage.stage_sql("STG", "s3://b/raw/", storage_integration="I")]
     return statements
 
 
 def test_every_statement_follows_snowflake_schema() -> None:
     for statement in _every_statement():
-        renamed = sf.in_schema(statement, "FHIR_RAW")
+        renamed = raw_schema.in_schema(statement, "FHIR_RAW")
         tree = sqlglot.parse_one(renamed, read="snowflake")
         schemas = {t.db.upper() for t in tree.find_all(exp.Table) if t.db}
         assert "RAW" not in schemas, renamed
         assert " RAW." not in renamed and "@RAW." not in renamed, renamed
-    assert sf.in_schema(sf.DDL[0], "FHIR_RAW") == "create schema if not exists FHIR_RAW"
+    assert (raw_schema.in_schema(raw_schema.DDL[0], "FHIR_RAW")
+            == "create schema if not exists FHIR_RAW")
     # A file name is data: a key with RAW in it is not renamed.
-    copy = sf.in_schema(sf.copy_sql("STG", ["patients/RAW.x.json", "patients/it's RAW.json"]),
-                        "FHIR_RAW")
+    copy = raw_schema.in_schema(
+        s3_stage.copy_sql("STG", ["patients/RAW.x.json", "patients/it's RAW.json"]), "FHIR_RAW")
     assert "files = ('patients/RAW.x.json', 'patients/it\\'s RAW.json')" in copy
     assert "from @FHIR_RAW.STG" in copy and "format_name = FHIR_RAW.FHIR_TEXT" in copy
 
@@ -105,14 +114,14 @@ def test_dbt_reads_the_same_schema(snowflake: dict[str, Any]) -> None:
 
 def test_status_limit_is_a_literal() -> None:
     # Snowflake's LIMIT takes a constant: no `limit ?`.
-    assert sf.recent_loads_sql(7).rstrip().endswith("limit 7")
-    assert "?" not in sf.recent_loads_sql(7)
+    assert queries.recent_loads_sql(7).rstrip().endswith("limit 7")
+    assert "?" not in queries.recent_loads_sql(7)
     with pytest.raises(ValueError):
-        sf.recent_loads_sql(-1)
+        queries.recent_loads_sql(-1)
 
 
 def _stage_url(wh: SnowflakeWarehouse, database: str) -> str:
-    rows = wh.con.cursor().execute(sf.show_stage_sql(database, "FHIR_BUNDLES_STAGE"))
+    rows = wh.con.cursor().execute(s3_stage.show_stage_sql(database, "FHIR_BUNDLES_STAGE"))
     columns = [d[0].lower() for d in rows.description]
     found = [dict(zip(columns, r, strict=True)) for r in rows.fetchall()]
     return next(r["url"] for r in found if r["name"].upper() == "FHIR_BUNDLES_STAGE")
@@ -131,19 +140,20 @@ def test_a_changed_bucket_or_prefix_reaches_the_stage(snowflake: dict[str, Any])
 
 
 def test_temporary_credentials_and_s3_compatible_stores() -> None:
-    temporary = sf.stage_sql("S", "s3://b/raw/", aws_key_id="ASIAEXAMPLE",
-                             aws_secret_key="secret", aws_token="session-token")
+    temporary = s3_stage.stage_sql("S", "s3://b/raw/", aws_key_id="ASIAEXAMPLE",
+                                   aws_secret_key="secret", aws_token="session-token")
     assert ("credentials = (aws_key_id = 'ASIAEXAMPLE' aws_secret_key = 'secret' "
             "aws_token = 'session-token')") in temporary
     assert temporary.startswith("create or replace stage RAW.S ")
-    compat = sf.stage_sql("S", "s3://b/raw/", aws_key_id="k", aws_secret_key="s",
-                          endpoint=sf.s3compat_endpoint("https://minio.example.com:9000/"))
+    compat = s3_stage.stage_sql(
+        "S", "s3://b/raw/", aws_key_id="k", aws_secret_key="s",
+        endpoint=s3_stage.s3compat_endpoint("https://minio.example.com:9000/"))
     assert "url = 's3compat://b/raw/' endpoint = 'minio.example.com:9000'" in compat
-    assert sf.s3compat_endpoint(None) is None
-    assert sf.s3compat_endpoint("https://s3.eu-west-1.amazonaws.com") is None
-    assert sf.s3compat_endpoint("http://127.0.0.1:9000") == "127.0.0.1:9000"
+    assert s3_stage.s3compat_endpoint(None) is None
+    assert s3_stage.s3compat_endpoint("https://s3.eu-west-1.amazonaws.com") is None
+    assert s3_stage.s3compat_endpoint("http://127.0.0.1:9000") == "127.0.0.1:9000"
     with pytest.raises(Exception, match="not SNOWFLAKE_STORAGE_INTEGRATION"):
-        sf.stage_sql("S", "s3://b/raw/", storage_integration="I", endpoint="minio:9000")
+        s3_stage.stage_sql("S", "s3://b/raw/", storage_integration="I", endpoint="minio:9000")
 
 
 def test_from_settings_hands_the_stage_its_token_and_endpoint(snowflake: dict[str, Any]
@@ -167,15 +177,15 @@ def test_files_gone_before_copy_are_found_by_list() -> None:
     paths = ["patients/20261201T101500000000Z-000001-a.json",
              "patients/20261201T101502000000Z-000002-b.json",
              "patients/20261201T101502000000Z-000003-it's.json"]
-    listed = sf.list_sql("FHIR_BUNDLES_STAGE", paths, schema="FHIR_RAW")
+    listed = s3_stage.list_sql("FHIR_BUNDLES_STAGE", paths, schema="FHIR_RAW")
     assert listed == "list '@FHIR_RAW.FHIR_BUNDLES_STAGE/patients/20261201T10150'"
-    assert sf.list_sql("S", [paths[2]]) == (
+    assert s3_stage.list_sql("S", [paths[2]]) == (
         "list '@RAW.S/patients/20261201T101502000000Z-000003-it\\'s.json'")
     # LIST names objects by their full URL.
     names = ["s3://bkt/raw/" + paths[0], "s3://bkt/raw/" + paths[2]]
-    assert sf.missing_paths(names, paths) == [paths[1]]
-    assert sf.missing_paths([], paths) == paths
-    assert sf.missing_paths(paths, paths) == []
+    assert s3_stage.missing_paths(names, paths) == [paths[1]]
+    assert s3_stage.missing_paths([], paths) == paths
+    assert s3_stage.missing_paths(paths, paths) == []
 
 
 def test_a_file_larger_than_snowflake_stores_is_quarantined(
@@ -183,19 +193,19 @@ def test_a_file_larger_than_snowflake_stores_is_quarantined(
 ) -> None:
     """FHIRFLOW_MAX_FILE_MB may allow more than Snowflake's 128 MB per value: such a file is
     one quarantined row, not a failed batch (its size is what the store listed)."""
-    assert f"TEXT varchar({sf.MAX_OBJECT_BYTES})" in sf.BATCH_TABLES[-1]
+    assert f"TEXT varchar({batch_sql.MAX_OBJECT_BYTES})" in batch_sql.BATCH_TABLES[-1]
     wh = SnowflakeWarehouse.from_settings(load_settings(**snowflake,
                                                         snowflake_load_mode="insert"))
     try:
         wh.create_tables()
         small = tmp_path / "small.json"
         small.write_bytes(bundle("p1"))
-        huge = BatchFile("raw/patients/huge.json", sf.MAX_OBJECT_BYTES + 1, path=small)
+        huge = BatchFile("raw/patients/huge.json", batch_sql.MAX_OBJECT_BYTES + 1, path=small)
         ok = BatchFile("raw/patients/ok.json", small.stat().st_size, path=small)
         result = wh.load_batch("L1", [huge, ok], rejected=[], started_at=datetime.now(UTC))
         assert (result.files_loaded, result.files_failed) == (1, 1)
         assert result.errors[0].key == huge.key
-        assert result.errors[0].reason == reasons.too_big(huge.size, sf.MAX_OBJECT_BYTES)
+        assert result.errors[0].reason == reasons.too_big(huge.size, batch_sql.MAX_OBJECT_BYTES)
     finally:
         wh.close()
 
@@ -233,22 +243,22 @@ def test_copy_mode_parses_and_hashes_the_copied_text(snowflake: dict[str, Any]) 
     wh = SnowflakeWarehouse.from_settings(load_settings(**snowflake, snowflake_load_mode="insert"))
     try:
         cur = wh.con.cursor()
-        for statement in sf.BATCH_TABLES:
+        for statement in batch_sql.BATCH_TABLES:
             cur.execute(statement)
         # Mode copy: the loader does not read the files; their names give the kind.
-        cur.executemany(sf.INSERT_BATCH_FILE, [
+        cur.executemany(batch_sql.INSERT_BATCH_FILE, [
             ("raw/patients/a.json", "patients/a.json", len(text), "bundle", "a.json"),
             ("raw/patients/b.json", "patients/b.json", 10, "bundle", "b.json"),
             ("raw/patients/c.json", "patients/c.json", 10, "bundle", "c.json")])
-        cur.executemany(sf.INSERT_TEXT, [("patients/a.json", text, None, None),
-                                         ("patients/b.json", "\ufeff" + text, None, None),
-                                         ("patients/c.json", "{nope", None, None)])
-        cur.executemany(sf.INSERT_COPY_RESULT, [
+        cur.executemany(batch_sql.INSERT_TEXT, [("patients/a.json", text, None, None),
+                                                ("patients/b.json", "\ufeff" + text, None, None),
+                                                ("patients/c.json", "{nope", None, None)])
+        cur.executemany(batch_sql.INSERT_COPY_RESULT, [
             (f"s3://bkt/raw/patients/{n}.json", "LOADED", 1, 1, 0, None, None) for n in "abc"])
-        for statement in sf.PARSE_TEXT:
+        for statement in batch_sql.PARSE_TEXT:
             cur.execute(statement)
-        cur.execute(sf.MATCH)
-        cur.execute(sf.CLASSIFY)
+        cur.execute(batch_sql.MATCH)
+        cur.execute(batch_sql.CLASSIFY)
         got = {k: (h, r) for k, h, r in _rows(
             wh, "select OBJECT_KEY, CONTENT_HASH, REASON from FHIRFLOW_CLASSIFIED")}
     finally:

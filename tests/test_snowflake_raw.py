@@ -26,8 +26,7 @@ from fhirflow.load import list_new_files, load_batch, run_load
 from fhirflow.store import LocalStore, StoredObject
 from fhirflow.warehouse import BatchFile
 from fhirflow.warehouse import reasons as why
-from fhirflow.warehouse.snowflake import SnowflakeWarehouse
-from fhirflow.warehouse.snowflake import sql as sf
+from fhirflow.warehouse.snowflake import SnowflakeWarehouse, batch_sql, raw_schema, s3_stage
 
 fakesnow = pytest.importorskip("fakesnow")
 PREFIX = "raw/patients/"
@@ -79,7 +78,7 @@ def test_tables_are_created_idempotently_with_a_variant_column(
     warehouse.create_tables()
     assert warehouse.last_watermark() is None
     assert warehouse.raw_counts() == EMPTY_RAW
-    assert "RESOURCE              variant not null" in sf.DDL[2]
+    assert "RESOURCE              variant not null" in raw_schema.DDL[2]
 
 
 def test_load_quarantine_watermark_and_rerun(warehouse: SnowflakeWarehouse,
@@ -139,13 +138,13 @@ def test_failure_before_watermark_commit_rolls_back(
 def test_copy_mode_classification_from_copy_result_rows(warehouse: SnowflakeWarehouse) -> None:
     # What COPY would leave behind (fakesnow cannot run COPY from S3): rows in
     # FHIRFLOW_INCOMING named by METADATA$FILENAME, and per-file COPY result rows.
-    for statement in sf.BATCH_TABLES:
+    for statement in batch_sql.BATCH_TABLES:
         warehouse.con.cursor().execute(statement)
     files = [("raw/patients/a.json", "patients/a.json", 100, None, "a.json"),
              ("raw/patients/b.json", "patients/b.json", 100, None, "b.json"),
              ("raw/patients/c.json", "patients/c.json", 100, None, "c.json"),
              ("raw/patients/d.ndjson", "patients/d.ndjson", 100, None, "d.ndjson")]
-    warehouse.con.cursor().executemany(sf.INSERT_BATCH_FILE, files)
+    warehouse.con.cursor().executemany(batch_sql.INSERT_BATCH_FILE, files)
     cur = warehouse.con.cursor()
     cur.execute("insert into FHIRFLOW_INCOMING select 'patients/a.json', "
                 "parse_json('{\"resourceType\": \"Bundle\", \"type\": \"batch\"}'), 1, 'k1'")
@@ -155,14 +154,14 @@ def test_copy_mode_classification_from_copy_result_rows(warehouse: SnowflakeWare
                     "'{\"resourceType\": \"Patient\", \"id\": \"d" + str(line) + "\", "
                     "\"gender\": \"male\", \"birthDate\": \"2001-02-03\"}'), "
                     f"{line}, 'k2'")
-    cur.executemany(sf.INSERT_COPY_RESULT, [
+    cur.executemany(batch_sql.INSERT_COPY_RESULT, [
         ("s3://bkt/raw/patients/a.json", "LOADED", 1, 1, 0, None, None),
         ("s3://bkt/raw/patients/b.json", "LOAD_FAILED", 1, 0, 1,
          "Error parsing JSON: incomplete object value", 1),
         ("s3://bkt/raw/patients/d.ndjson", "PARTIALLY_LOADED", 3, 2, 1,
          "Error parsing JSON: misplaced }", 2),
     ])
-    for statement in (sf.MATCH, sf.CLASSIFY, sf.CANDIDATES):
+    for statement in (batch_sql.MATCH, batch_sql.CLASSIFY, batch_sql.CANDIDATES):
         cur.execute(statement)
     got = dict(rows(warehouse, "select OBJECT_KEY, REASON from FHIRFLOW_CLASSIFIED"))
     assert got == {"raw/patients/a.json": None,
@@ -180,32 +179,32 @@ def test_copy_mode_classification_from_copy_result_rows(warehouse: SnowflakeWare
 
 
 def test_copy_and_stage_sql_text() -> None:
-    sql = sf.copy_sql("FHIR_BUNDLES_STAGE", ["patients/a.json", "patients/it's.json"])
+    sql = s3_stage.copy_sql("FHIR_BUNDLES_STAGE", ["patients/a.json", "patients/it's.json"])
     normal = " ".join(sql.split())
     assert normal.startswith("copy into FHIRFLOW_INCOMING_TEXT (FILENAME, TEXT, LINE_NUMBER)")
     assert ("select metadata$filename, $1, metadata$file_row_number "
             "from @RAW.FHIR_BUNDLES_STAGE") in normal
-    lines = " ".join(sf.copy_sql("S", ["patients/Patient.ndjson"], lines=True).split())
+    lines = " ".join(s3_stage.copy_sql("S", ["patients/Patient.ndjson"], lines=True).split())
     assert "file_format = (format_name = RAW.FHIR_LINES)" in lines
-    assert r"record_delimiter = '\n'" in sf.LINES_FORMAT_DDL
+    assert r"record_delimiter = '\n'" in raw_schema.LINES_FORMAT_DDL
     assert "files = ('patients/a.json', 'patients/it\\'s.json')" in normal
     assert "file_format = (format_name = RAW.FHIR_TEXT)" in normal
     assert "on_error = continue" in normal and "force = true" in normal
     with pytest.raises(ValueError):
-        sf.copy_sql("S", [f"f{i}" for i in range(sf.MAX_FILES_PER_COPY + 1)])
+        s3_stage.copy_sql("S", [f"f{i}" for i in range(s3_stage.MAX_FILES_PER_COPY + 1)])
 
-    url = sf.stage_url("synthea-fhir-data-dump", "raw")
+    url = s3_stage.stage_url("synthea-fhir-data-dump", "raw")
     assert url == "s3://synthea-fhir-data-dump/raw/"
-    with_int = sf.stage_sql("FHIR_BUNDLES_STAGE", url, storage_integration="S3_INT")
+    with_int = s3_stage.stage_sql("FHIR_BUNDLES_STAGE", url, storage_integration="S3_INT")
     assert with_int == ("create or replace stage RAW.FHIR_BUNDLES_STAGE "
                         "url = 's3://synthea-fhir-data-dump/raw/' storage_integration = S3_INT "
                         "file_format = RAW.FHIR_TEXT")
-    with_keys = sf.stage_sql("S", url, aws_key_id="AKIA", aws_secret_key="s3cr3t")
+    with_keys = s3_stage.stage_sql("S", url, aws_key_id="AKIA", aws_secret_key="s3cr3t")
     assert "credentials = (aws_key_id = 'AKIA' aws_secret_key = 's3cr3t')" in with_keys
     with pytest.raises(ConfigError, match="SNOWFLAKE_STORAGE_INTEGRATION"):
-        sf.stage_sql("S", url)
-    assert "field_delimiter = none record_delimiter = none" in sf.FILE_FORMAT_DDL
-    assert "not in (select OBJECT_KEY from RAW.FHIR_BUNDLES)" in sf.INSERT_BUNDLES
+        s3_stage.stage_sql("S", url)
+    assert "field_delimiter = none record_delimiter = none" in raw_schema.FILE_FORMAT_DDL
+    assert "not in (select OBJECT_KEY from RAW.FHIR_BUNDLES)" in batch_sql.INSERT_BUNDLES
 
 
 def test_stage_creation_runs_and_keeps_secrets_out_of_logs(
@@ -213,8 +212,8 @@ def test_stage_creation_runs_and_keeps_secrets_out_of_logs(
 ) -> None:
     import snowflake.connector
 
-    ddl = sf.stage_sql("FHIR_BUNDLES_STAGE", "s3://bkt/raw/", aws_key_id="AKIA",
-                       aws_secret_key="very-secret-value")
+    ddl = s3_stage.stage_sql("FHIR_BUNDLES_STAGE", "s3://bkt/raw/", aws_key_id="AKIA",
+                             aws_secret_key="very-secret-value")
     with fakesnow.patch():
         con = snowflake.connector.connect(account="a", user="u", password="p",
                                           database="SYNTHEA", schema="RAW", paramstyle="qmark")
@@ -309,7 +308,7 @@ def test_cli_load_warehouse_snowflake_store_s3(
 
 def test_stage_errors_never_show_the_secret_key() -> None:
     from fhirflow.warehouse.snowflake.client import redacted
-    from fhirflow.warehouse.snowflake.sql import stage_sql
+    from fhirflow.warehouse.snowflake.s3_stage import stage_sql
 
     ddl = stage_sql("S", "s3://b/raw/", aws_key_id="AKIAEXAMPLE",
                     aws_secret_key="wJalr/K7MDENG+bPxRfi")
@@ -372,8 +371,8 @@ def test_compressed_objects_load_beside_plain_ones(
     assert ids == ["n0", "n1", "n2", "new", "old"]
     names = sorted(r[0] for r in rows(warehouse, "select SOURCE_NAME from RAW.FHIR_BUNDLES"))
     assert names == ["P.ndjson", "new.json", "old.json"]
-    assert "compression = auto" in sf.FILE_FORMAT_DDL
-    assert "compression = auto" in sf.LINES_FORMAT_DDL
+    assert "compression = auto" in raw_schema.FILE_FORMAT_DDL
+    assert "compression = auto" in raw_schema.LINES_FORMAT_DDL
 
 
 def test_a_resent_object_is_not_loaded_twice(warehouse: SnowflakeWarehouse,

@@ -9,6 +9,7 @@ import io
 import secrets
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def check_settings(settings: Settings) -> CheckResult:
         return CheckResult("settings", "pass", f"DuckDB {settings.duckdb_path}; {store}; dbt "
                                                f"target {settings.resolved_dbt_target}")
     from fhirflow.warehouse.snowflake import auth
-    from fhirflow.warehouse.snowflake.sql import s3compat_endpoint, stage_sql, stage_url
+    from fhirflow.warehouse.snowflake.s3_stage import s3compat_endpoint, stage_sql, stage_url
 
     if not settings.snowflake_account or not settings.snowflake_user:
         return CheckResult("settings", "fail", "SNOWFLAKE_ACCOUNT or SNOWFLAKE_USER is unset",
@@ -136,15 +137,26 @@ def _existing(cur: Any) -> set[str]:
     return {str(r[0]).upper() for r in rows}
 
 
-def _probe(cur: Any, sql: str, undo: str) -> str | None:
-    """Run `sql` and its `undo`; the first line of the error if the role may not."""
-    try:
-        cur.execute(sql)
-    except Exception as exc:  # noqa: BLE001 - any driver error means the role may not
-        return first_line(exc)
-    with contextlib.suppress(Exception):
-        cur.execute(undo)
-    return None
+@dataclass(frozen=True)
+class _Probe:
+    """A scratch schema or table the role must be able to create (and drop again)."""
+
+    kind: str  # "schema" or "table"
+    name: str
+    checks: str  # what a pass says the role may create
+    label: str  # what a failure starts with
+    grant: str  # the fix on Snowflake
+
+    def run(self, cur: Any) -> str | None:
+        """Create and drop it; the first line of the error if the role may not."""
+        columns = " (x integer)" if self.kind == "table" else ""
+        try:
+            cur.execute(f"create {self.kind} {self.name}{columns}")
+        except Exception as exc:  # noqa: BLE001 - any driver error means the role may not
+            return first_line(exc)
+        with contextlib.suppress(Exception):
+            cur.execute(f"drop {self.kind} {self.name}")
+        return None
 
 
 def check_privileges(settings: Settings, warehouse: Warehouse) -> CheckResult:
@@ -158,31 +170,26 @@ def check_privileges(settings: Settings, warehouse: Warehouse) -> CheckResult:
     except Exception as exc:  # noqa: BLE001 - any driver error: cannot even list schemas
         return CheckResult("privileges", "fail", f"cannot list schemas: {first_line(exc)}",
                            f"grant usage on database {database} to role {role}")
-    tag = secrets.token_hex(3).upper()
-    problems: list[tuple[str, str]] = []
-    checked = []
+    scratch = f"FHIRFLOW_DOCTOR_PROBE_{secrets.token_hex(3).upper()}"
     missing = [s for s in _schemas(settings) if s.upper() not in existing]
+    probes: list[_Probe] = []
     if missing:
-        scratch = f"FHIRFLOW_DOCTOR_PROBE_{tag}"
-        error = _probe(cur, f"create schema {scratch}", f"drop schema {scratch}")
-        checked.append(f"the schemas {', '.join(missing)} (not there yet)")
-        if error:
-            problems.append((f"creating a schema: {error}",
+        probes.append(_Probe("schema", scratch, f"the schemas {', '.join(missing)} (not there yet)",
+                             "creating a schema",
                              f"grant create schema on database {database} to role {role}"))
-    for schema in _schemas(settings):
-        if schema in missing:
-            continue
-        table = f"{schema}.FHIRFLOW_DOCTOR_PROBE_{tag}"
-        error = _probe(cur, f"create table {table} (x integer)", f"drop table {table}")
-        checked.append(f"tables in {schema}")
+    probes += [_Probe("table", f"{schema}.{scratch}", f"tables in {schema}", schema,
+                      f"grant create table on schema {database}.{schema} to role {role}")
+               for schema in _schemas(settings) if schema not in missing]
+    problems: list[tuple[str, str]] = []
+    for probe in probes:
+        error = probe.run(cur)
         if error:
-            problems.append((f"{schema}: {error}",
-                             f"grant create table on schema {database}.{schema} to role {role}"))
+            problems.append((f"{probe.label}: {error}", probe.grant))
     if problems:
         fix = ("; ".join(sorted({g for _e, g in problems})) if settings.warehouse == "snowflake"
                else "make the DuckDB file writable")
         return CheckResult("privileges", "fail", "; ".join(e for e, _g in problems), fix)
-    return CheckResult("privileges", "pass", "may create " + ", ".join(checked))
+    return CheckResult("privileges", "pass", "may create " + ", ".join(p.checks for p in probes))
 
 
 def check_stage(settings: Settings, warehouse: Warehouse) -> CheckResult:
@@ -192,7 +199,7 @@ def check_stage(settings: Settings, warehouse: Warehouse) -> CheckResult:
         return CheckResult("stage", "skip", "DuckDB reads the files itself")
     if settings.snowflake_load_mode != "copy":
         return CheckResult("stage", "skip", "mode insert sends the files' text; no stage")
-    from fhirflow.warehouse.snowflake.sql import s3compat_endpoint, show_stage_sql, stage_url
+    from fhirflow.warehouse.snowflake.s3_stage import s3compat_endpoint, show_stage_sql, stage_url
 
     url = stage_url(settings.aws_s3_bucket, settings.aws_s3_prefix)
     if s3compat_endpoint(settings.aws_endpoint_url):

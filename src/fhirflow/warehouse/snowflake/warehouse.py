@@ -23,20 +23,20 @@ COPY goes into a temp table rather than straight into RAW.FHIR_BUNDLES because C
 filter (no WHERE, no join): deduplication and the Bundle check need a second statement, and
 RAW must only ever see the result of the whole transaction.
 
-The SQL text is in `sql.py` (written against RAW; `in_schema` renames it SNOWFLAKE_SCHEMA),
-the session (connect, errors, transactions, secrets, query tags) in `client.py`, the sign-in
-method in `auth.py`.
+The SQL text is in `raw_schema.py` (the tables; `in_schema` renames RAW to SNOWFLAKE_SCHEMA),
+`batch_sql.py` (one batch's statements), `s3_stage.py` (the stage, COPY and LIST) and
+`queries.py` (the watermark, known keys, status); the two ways the text gets in are in
+`copy_mode.py` and `insert_mode.py`; the session (connect, errors, transactions, secrets,
+query tags) in `client.py`, the sign-in method in `auth.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fhirflow import gz
-from fhirflow.errors import ConfigError, FhirflowError
+from fhirflow.errors import ConfigError
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
     MODEL_SCHEMAS,
@@ -51,7 +51,7 @@ from fhirflow.warehouse import (
     utcnow,
 )
 from fhirflow.warehouse.snowflake import client
-from fhirflow.warehouse.snowflake.sql import (
+from fhirflow.warehouse.snowflake.batch_sql import (
     BATCH_ENTRIES,
     BATCH_ENTRY_ERRORS,
     BATCH_ERRORS,
@@ -59,38 +59,40 @@ from fhirflow.warehouse.snowflake.sql import (
     BATCH_TOTALS,
     CANDIDATES,
     CLASSIFY,
-    DDL,
-    ERROR_TEXT_LIMIT,
-    FILE_FORMAT_DDL,
     INSERT_BATCH_FILE,
     INSERT_BUNDLES,
-    INSERT_COPY_RESULT,
     INSERT_ENTRY_ERRORS,
     INSERT_ERRORS,
     INSERT_REJECTED,
     INSERT_RESOURCES,
-    INSERT_TEXT,
     INSERT_WATERMARK,
-    LAST_WATERMARK,
-    LINES_FORMAT_DDL,
     MATCH,
-    MAX_FILES_PER_COPY,
     MAX_OBJECT_BYTES,
-    MIGRATE,
-    OLD_LAYOUT,
     PARSE_TEXT,
-    RAW,
-    RAW_COUNTS,
     SKIP_RESENT,
     SUPERSEDE,
-    copy_sql,
+)
+from fhirflow.warehouse.snowflake.copy_mode import copy_files
+from fhirflow.warehouse.snowflake.insert_mode import send_texts
+from fhirflow.warehouse.snowflake.queries import (
+    LAST_WATERMARK,
+    RAW_COUNTS,
     count_sql,
-    in_schema,
     known_keys_sql,
-    list_sql,
-    missing_paths,
     model_relations_sql,
     recent_loads_sql,
+)
+from fhirflow.warehouse.snowflake.raw_schema import (
+    DDL,
+    FILE_FORMAT_DDL,
+    LINES_FORMAT_DDL,
+    MIGRATE,
+    OLD_LAYOUT,
+    RAW,
+    in_schema,
+)
+from fhirflow.warehouse.snowflake.s3_stage import (
+    MAX_FILES_PER_COPY,
     s3compat_endpoint,
     stage_sql,
     stage_url,
@@ -132,7 +134,7 @@ class SnowflakeWarehouse:
         self._stage_ddl = stage_ddl
         # A batch's statements carry "<tag> load <load_id>" (QUERY_HISTORY.QUERY_TAG).
         self.query_tag = query_tag
-        # SNOWFLAKE_SCHEMA: the statements (sql.py) name RAW, and are renamed on their way.
+        # SNOWFLAKE_SCHEMA: the statements name RAW, and are renamed on their way (in_schema).
         self.schema = schema
 
     @classmethod
@@ -247,13 +249,16 @@ class SnowflakeWarehouse:
                 for lines in (False, True):
                     paths = [p for f, p in named if (kinds[f.key] == "ndjson") == lines]
                     for i in range(0, len(paths), MAX_FILES_PER_COPY):
-                        gone = self._copy(paths[i : i + MAX_FILES_PER_COPY], lines=lines)
+                        gone = copy_files(self._execute, self._executemany, self.stage,
+                                          paths[i : i + MAX_FILES_PER_COPY],
+                                          schema=self.schema, lines=lines)
                         rejected += [Rejected(by_path[p].key, by_path[p].size, reasons.GONE)
                                      for p in gone]
-                for statement in PARSE_TEXT:
-                    self._execute(statement)
             else:
-                rejected += self._insert_texts(named, kinds)
+                rejected += send_texts(self._executemany, named, kinds)
+            # Both modes: the text becomes FHIRFLOW_INCOMING inside Snowflake.
+            for statement in PARSE_TEXT:
+                self._execute(statement)
         self._executemany(INSERT_REJECTED, [(r.key, r.size, r.reason, files.source_name(r.key))
                                             for r in rejected])
         for statement in (MATCH, CLASSIFY, SKIP_RESENT, CANDIDATES):
@@ -308,66 +313,6 @@ class SnowflakeWarehouse:
             )
         return file.url.removeprefix(self.stage_url)
 
-    def _copy(self, stage_paths: list[str], *, lines: bool = False) -> list[str]:
-        """COPY the files' text into FHIRFLOW_INCOMING_TEXT and their results into
-        FHIRFLOW_COPY_RESULT; the paths gone from the bucket are returned, not loaded.
-
-        COPY fails the whole statement on a name in FILES that no longer exists; then LIST
-        says which are gone, and the rest are copied again. (Neither can run on fakesnow,
-        which has no S3 stage: tests/test_snowflake_copy.py checks the statements as text.)
-        """
-        try:
-            cur = self._execute(copy_sql(self.stage, stage_paths, lines=lines))
-            gone: list[str] = []
-        except FhirflowError as failed:
-            try:
-                listed = self._execute(list_sql(self.stage, stage_paths,
-                                                schema=self.schema)).fetchall()
-            except FhirflowError:
-                raise failed from None
-            gone = missing_paths([str(row[0]) for row in listed], stage_paths)
-            present = [p for p in stage_paths if p not in set(gone)]
-            if not gone:
-                raise
-            if not present:
-                return gone
-            cur = self._execute(copy_sql(self.stage, present, lines=lines))
-        columns = [d[0].lower() for d in cur.description or []]
-        rows = []
-        for values in cur.fetchall():
-            row = dict(zip(columns, values, strict=False))
-            if "file" not in row:
-                continue  # "Copy executed with 0 files processed."
-            error = row.get("first_error")
-            rows.append((
-                row["file"], row.get("status"), row.get("rows_parsed"), row.get("rows_loaded"),
-                row.get("errors_seen"), str(error)[:ERROR_TEXT_LIMIT] if error else None,
-                row.get("first_error_line"),
-            ))
-        self._executemany(INSERT_COPY_RESULT, rows)
-        return gone
-
-    def _insert_texts(self, named: list[tuple[BatchFile, str]],
-                      kinds: dict[str, str | None]) -> list[Rejected]:
-        """Mode insert: send each local file's text for TRY_PARSE_JSON (a bundle whole, an
-        NDJSON file line by line with its line numbers), in chunks of ~32 MB."""
-        rejected: list[Rejected] = []
-        chunk = _Chunk(self._executemany)
-        for file, name in named:
-            if file.path is None or not file.path.is_file():
-                rejected.append(Rejected(file.key, file.size, reasons.GONE))
-            elif kinds[file.key] == "ndjson":
-                bad = chunk.add_lines(name, file.path)
-                if bad:
-                    rejected.append(Rejected(file.key, file.size, bad))
-            else:
-                bad = chunk.add_bundle(name, file.path)
-                if bad:
-                    rejected.append(Rejected(file.key, file.size, bad))
-        chunk.flush()
-        for statement in PARSE_TEXT:
-            self._execute(statement)
-        return rejected
     def recent_loads(self, limit: int = 5) -> list[LoadRecord]:
         rows = self._execute(recent_loads_sql(limit)).fetchall()
         return [
@@ -394,66 +339,6 @@ class SnowflakeWarehouse:
         names = [d[0].lower() for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-class _Chunk:
-    """Rows for FHIRFLOW_INCOMING_TEXT, sent whenever ~32 MB are pending."""
-
-    LIMIT = 32 * 1024 * 1024
-
-    def __init__(self, send: Callable[[str, list[tuple[Any, ...]]], None]) -> None:
-        self.send = send
-        self.rows: list[tuple[Any, ...]] = []
-        self.pending = 0
-
-    def _add(self, row: tuple[Any, ...], size: int) -> None:
-        self.rows.append(row)
-        self.pending += size
-        if self.pending > self.LIMIT:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            self.send(INSERT_TEXT, self.rows)
-        self.rows, self.pending = [], 0
-
-    def add_bundle(self, name: str, path: Any) -> str | None:
-        """A bundle's text, or the reason it cannot be sent (classified like COPY's)."""
-        try:
-            with files.open_text_bytes(path) as fh:
-                data = fh.read()
-        except (OSError, EOFError, *gz.CORRUPT_ERRORS) as exc:
-            if isinstance(exc, FileNotFoundError):
-                return reasons.GONE
-            return reasons.CORRUPT_GZIP
-        if not data:
-            return None  # classified as 'empty file' from its size
-        if data.startswith(b"\xef\xbb\xbf"):
-            return reasons.BYTE_ORDER_MARK
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return reasons.NOT_UTF8
-        self._add((name, text, 1, hashlib.sha256(data).hexdigest()), len(data))
-        return None
-
-    def add_lines(self, name: str, path: Any) -> str | None:
-        """An NDJSON file's non-blank lines with their numbers (a line that is not UTF-8 is
-        sent as NULL and quarantined as an invalid line); streams, block by block. The
-        content hash rides on the first line (CLASSIFY takes the file's one non-NULL)."""
-        try:
-            digest = hashlib.sha256()
-            for block in files.blocks(path):
-                digest.update(block.raw)
-            content_hash: str | None = digest.hexdigest()
-            for block in files.blocks(path):
-                for line_number, text in files.split_lines(block):
-                    self._add((name, text, line_number, content_hash), len(text or ""))
-                    content_hash = None
-        except FileNotFoundError:
-            return reasons.GONE
-        except (OSError, EOFError, *gz.CORRUPT_ERRORS):
-            return reasons.CORRUPT_GZIP
-        return None
