@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
-from corpus import SAMPLE, make_corpus  # noqa: E402
+from corpus import SAMPLE, YARDSTICK, make_corpus  # noqa: E402
 
 PHASE = r"""
 import json, sys, time
@@ -73,23 +73,6 @@ else:
 out["seconds"] = time.perf_counter() - t
 out["peak_rss_mb"] = vm_hwm_mb()
 print(json.dumps(out))
-"""
-
-YARDSTICK = r"""
-import duckdb, json, sys, time
-from pathlib import Path
-con = duckdb.connect(sys.argv[1])
-t = time.perf_counter()
-if sys.argv[3] == "bundles":
-    con.execute("create table raw_files as select filename, content::json as doc "
-                "from read_text($glob)", {"glob": sys.argv[2]})
-else:
-    con.execute("create table raw_lines as select json as doc "
-                "from read_ndjson_objects($glob)", {"glob": sys.argv[2]})
-con.close()
-hwm = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM")]
-print(json.dumps({"seconds": time.perf_counter() - t,
-                  "peak_rss_mb": int(hwm[0].split()[1]) / 1024}))
 """
 
 

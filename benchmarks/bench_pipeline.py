@@ -15,9 +15,17 @@ ids per copy; not committed, made under --work and reused), then, in one run:
    stage, sampled from /proc every 50 ms and attributed to the stage the command announced
    last on stderr (the process's VmHWM is the whole command's peak);
 3. +1%: new patients worth 1% of the corpus, then `fhirflow run --from-dir` on them against
-   the same home; its time as a share of the full run's.
+   the same home; its time as a share of the full run's;
+4. the floor: `fhirflow transform` over an empty RAW (a fresh home, `fhirflow load` with
+   nothing to load, one `fhirflow transform` to build the empty models and keep dbt's
+   partial parse, then the one measured): what one build of every model and test costs
+   with no data at all, which every run pays, the +1% run included. Beside the ratio it
+   shows the best ratio a run could reach if its dbt stage cost only that (the yardstick's
+   time over the floor) and the floor as a share of the full run (the least a +1% run can
+   take).
 
-Prints a table of medians; `--json` also writes every run's figures.
+Prints a table of medians; `--json` also writes every run's figures. `--env NAME=VALUE`
+sets a variable for every fhirflow command (A/B a setting: `--env FHIRFLOW_DBT_THREADS=2`).
 """
 
 from __future__ import annotations
@@ -38,28 +46,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
-from corpus import SAMPLE, make_corpus  # noqa: E402
+from corpus import SAMPLE, YARDSTICK, make_corpus  # noqa: E402
 
 FHIRFLOW = Path(sys.executable).with_name("fhirflow")
 # The stage a line of `fhirflow run`'s stderr starts.
 STAGE_MARKS = (("landing", "land"), ("uploading", "upload"), ("loading", "load"),
                ("running dbt", "dbt"))
-# DuckDB's own raw load: bundles as one JSON value per file, NDJSON as one per line.
-YARDSTICK = r"""
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1])
-t = time.perf_counter()
-if sys.argv[3] == "bundles":
-    con.execute("create table raw_files as select filename, content::json as doc "
-                "from read_text($glob)", {"glob": sys.argv[2]})
-else:
-    con.execute("create table raw_lines as select json as doc "
-                "from read_ndjson_objects($glob)", {"glob": sys.argv[2]})
-con.close()
-print(time.perf_counter() - t)
-"""
-
-
 @dataclass
 class Run:
     seconds: float
@@ -139,11 +131,37 @@ def corpus(work: Path, gb: float, fmt: str) -> tuple[Path, int]:
     return folder, size
 
 
+# Set by --env: variables every fhirflow command of the run gets (a setting under test).
+EXTRA_ENV: dict[str, str] = {}
+
+
 def env_for(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FHIRFLOW_", "AWS_", "SNOWFLAKE_"))}
+    env.update(EXTRA_ENV)
     env["FHIRFLOW_HOME"] = str(home)
     return env
+
+
+def dbt_elapsed(home: Path) -> float | None:
+    """dbt's own elapsed time of the home's last build (run_results.json)."""
+    path = home / "state" / "dbt" / "target" / "run_results.json"
+    try:
+        return round(float(json.loads(path.read_text())["elapsed_time"]), 2)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def floor_run(scratch: Path) -> dict[str, object]:
+    """`fhirflow transform` over an empty RAW, after one that built the empty models."""
+    home = scratch / "floor"
+    measured([str(FHIRFLOW), "load"], env_for(home))
+    measured([str(FHIRFLOW), "transform"], env_for(home))
+    floor = measured([str(FHIRFLOW), "transform"], env_for(home))
+    out = asdict(floor)
+    out["dbt_elapsed"] = dbt_elapsed(home)
+    shutil.rmtree(home, ignore_errors=True)
+    return out
 
 
 def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
@@ -155,8 +173,11 @@ def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
                      str(src / pattern), "bundles" if fmt == "bundles" else "ndjson"],
                     env_for(scratch))
     (scratch / "yard.duckdb").unlink()
+    load_average = os.getloadavg()[0]
+    floor = floor_run(scratch)
     home = scratch / "home"
     full = measured([str(FHIRFLOW), "run", "--from-dir", str(src)], env_for(home))
+    full_dbt = dbt_elapsed(home)
     more = scratch / "more"
     make_corpus(more, max(1, size // 100), first_copy=10_000, with_run_level=False)
     if fmt != "bundles":
@@ -166,11 +187,15 @@ def one_run(work: Path, src: Path, size: int, fmt: str) -> dict[str, object]:
         bundles_to_ndjson(sorted(more.glob("*.json")), bulk, gzip=fmt == "ndjson.gz")
         more = bulk
     inc = measured([str(FHIRFLOW), "run", "--from-dir", str(more)], env_for(home))
+    inc_dbt = dbt_elapsed(home)
     reached = _patients_reached(home / "warehouse.duckdb")
     disk = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
     shutil.rmtree(scratch, ignore_errors=True)
-    return {"yardstick": asdict(yard), "full": asdict(full),
-            "incremental": asdict(inc), "home_bytes": disk, "patients": reached}
+    return {"yardstick": asdict(yard), "floor": floor,
+            "full": {**asdict(full), "dbt_elapsed": full_dbt},
+            "incremental": {**asdict(inc), "dbt_elapsed": inc_dbt}, "home_bytes": disk,
+            "patients": reached,
+            "load_average": [load_average, round(os.getloadavg()[0], 2)]}
 
 
 def _patients_reached(warehouse: Path) -> dict[str, int]:
@@ -196,13 +221,21 @@ def main() -> None:
                         default="bundles")
     parser.add_argument("--work", type=Path, default=Path("/tmp/fhirflow-bench-pipeline"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable for every fhirflow command (repeatable)")
     args = parser.parse_args()
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            sys.exit(f"--env {item!r}: give NAME=VALUE")
+        EXTRA_ENV[name] = value
     if not SAMPLE.is_dir():
         sys.exit(f"the shared Synthea sample is missing: {SAMPLE}")
     everything: dict[str, list[dict[str, object]]] = {}
-    print("| input | MB | yardstick MB/s | run MB/s | ratio | run s | peak RSS MB "
-          "(land / upload / load / dbt) | +1% s | +1% / full | home on disk MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| input | MB | yardstick MB/s | run MB/s | ratio | run s (dbt) | peak RSS MB "
+          "(land / upload / load / dbt) | +1% s (dbt) | +1% / full | floor s (dbt) | "
+          "ratio at the floor | floor / full | home on disk MB | load average |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for gb in args.sizes_gb:
         src, size = corpus(args.work, gb, args.format)
         runs = []
@@ -227,10 +260,18 @@ def main() -> None:
         inc = med(("incremental", "seconds"))
         stages = " / ".join(f"{med(('full', 'stage_rss_mb', s)):,.0f}"
                             for s in ("land", "upload", "load", "dbt"))
+        floor = med(("floor", "seconds"))
+        # The machine's load average before and after each run (medians): a busy machine's
+        # figures compare only within their run.
+        loads = "-".join(
+            f"{statistics.median(float(r['load_average'][i]) for r in runs):.1f}"  # type: ignore[index]
+            for i in (0, 1))
         print(f"| {gb:g} GB {args.format} | {mb:,.0f} | {mb / yard:,.0f} | {mb / full:,.1f} | "
-              f"{yard / full:.2f} | {full:.1f} | {med(('full', 'peak_rss_mb')):,.0f} "
-              f"({stages}) | {inc:.1f} | {inc / full:.0%} | {med(('home_bytes',)) / 1e6:,.0f} |",
-              flush=True)
+              f"{yard / full:.2f} | {full:.1f} ({med(('full', 'dbt_elapsed')):.1f}) | "
+              f"{med(('full', 'peak_rss_mb')):,.0f} ({stages}) | "
+              f"{inc:.1f} ({med(('incremental', 'dbt_elapsed')):.1f}) | {inc / full:.0%} | "
+              f"{floor:.1f} ({med(('floor', 'dbt_elapsed')):.1f}) | {yard / floor:.2f} | "
+              f"{floor / full:.0%} | {med(('home_bytes',)) / 1e6:,.0f} | {loads} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(everything, indent=1))
 

@@ -27,6 +27,29 @@ SAMPLE = REPO.parent / "shared" / "synthea" / "synthea-2024-04" / "fhir"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+# The yardstick both bench_load.py and bench_pipeline.py measure fhirflow against: DuckDB's
+# own load of the same files into one JSON column, in a fresh database file, as its own
+# process (`python -c YARDSTICK <database> <glob> bundles|ndjson`). Bundles: one JSON value
+# per file (`read_text` -> `::json`); NDJSON: one per line (`read_ndjson_objects`). Prints
+# its own seconds and peak RSS (VmHWM) as one JSON line.
+YARDSTICK = r"""
+import duckdb, json, sys, time
+from pathlib import Path
+con = duckdb.connect(sys.argv[1])
+t = time.perf_counter()
+if sys.argv[3] == "bundles":
+    con.execute("create table raw_files as select filename, content::json as doc "
+                "from read_text($glob)", {"glob": sys.argv[2]})
+else:
+    con.execute("create table raw_lines as select json as doc "
+                "from read_ndjson_objects($glob)", {"glob": sys.argv[2]})
+con.close()
+hwm = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM")]
+print(json.dumps({"seconds": time.perf_counter() - t,
+                  "peak_rss_mb": int(hwm[0].split()[1]) / 1024}))
+"""
+
+
 def run_level(sample: Path) -> list[Path]:
     return sorted(p for p in sample.glob("*.json") if "Information" in p.name)
 

@@ -41,7 +41,7 @@ def test_cross_db_holds_only_dispatched_macros() -> None:
 def test_helpers_and_overrides_have_their_folders() -> None:
     assert {p.stem for p in (MACROS / "fhir").glob("*.sql")} == {
         "resources_of_type", "reference_id", "local_date", "observation_value_fields",
-        "snomed_semantic_tag"}
+        "delete_reread_resources", "snomed_semantic_tag"}
     assert {p.stem for p in (MACROS / "overrides").glob("*.sql")} == {
         "generate_schema_name", "snowflake__get_merge_sql"}
     assert not list(MACROS.glob("*.sql")), "macros belong in a folder of macros/"

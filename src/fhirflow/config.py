@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     # On DuckDB every dbt thread shares one process's cores and FHIRFLOW_DUCKDB_MEMORY_LIMIT,
     # and DuckDB already runs each model on every core: a second thread only adds a model
     # competing for the same memory (two claims models at 3 GB ran out of a 1.5 GB cap).
+    # Measured again at 1 GB (bench_pipeline --env FHIRFLOW_DBT_THREADS=2, two alternating
+    # pairs on the shared 2-core machine, load average 5-6): the full build's dbt time was
+    # the same (median 46 s with 2 threads, 45 s with 1) and so was peak RSS (1.65-1.69 GB);
+    # 2 threads overlap one node's Python with another's SQL, which shortened the build of
+    # an empty RAW (dbt 11.7 s against 20.0 s, noisy) and the +1% run a little (18.7 s
+    # against 21.8 s). Not worth the memory risk at 3 GB as the default; Snowflake keeps 4.
     dbt_threads: int = Field(1, gt=0, validation_alias=_env("FHIRFLOW_DBT_THREADS"))
     # Put in front of every layer's schema on Snowflake (staging -> <prefix>staging): a
     # developer's own schemas, or `fhirflow doctor`'s scratch ones. Empty: the layers' names.

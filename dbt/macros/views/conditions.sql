@@ -21,8 +21,10 @@
     json_extract_string(_resource, '$.verificationStatus.coding[0].code') as "verification_status",
     json_extract_string(_resource, '$.onsetDateTime') as "onset_at",
     json_extract_string(_resource, '$.abatementDateTime') as "abatement_at",
-    json_extract_string(_resource, '$.recordedDate') as "recorded_date"
-from (select resource as _resource from resources where resource_type = 'Condition') as view_rows{% endraw %}
+    json_extract_string(_resource, '$.recordedDate') as "recorded_date",
+    _resource_id,
+    _loaded_at
+from (select resource as _resource, resource_id as _resource_id, _loaded_at as _loaded_at from resources where resource_type = 'Condition') as view_rows{% endraw %}
 {%- endmacro %}
 
 {% macro snowflake__view_conditions() -%}
@@ -38,7 +40,9 @@ from (select resource as _resource from resources where resource_type = 'Conditi
     r.resource:verificationStatus.coding[0].code::varchar as verification_status,
     r.resource:onsetDateTime::varchar as onset_at,
     r.resource:abatementDateTime::varchar as abatement_at,
-    r.resource:recordedDate::varchar as recorded_date
+    r.resource:recordedDate::varchar as recorded_date,
+    r.resource_id as _resource_id,
+    r._loaded_at as _loaded_at
 from resources as r
 where r.resource_type = 'Condition'{% endraw %}
 {%- endmacro %}

@@ -23,8 +23,10 @@
     try_cast(json_extract_string(_resource, '$.period.start') as timestamptz) as "start_instant",
     json_extract_string(_resource, '$.participant[0].individual.reference') as "practitioner_reference",
     json_extract_string(_resource, '$.location[0].location.reference') as "location_reference",
-    json_extract_string(_resource, '$.serviceProvider.reference') as "organization_reference"
-from (select resource as _resource from resources where resource_type = 'Encounter') as view_rows{% endraw %}
+    json_extract_string(_resource, '$.serviceProvider.reference') as "organization_reference",
+    _resource_id,
+    _loaded_at
+from (select resource as _resource, resource_id as _resource_id, _loaded_at as _loaded_at from resources where resource_type = 'Encounter') as view_rows{% endraw %}
 {%- endmacro %}
 
 {% macro snowflake__view_encounters() -%}
@@ -42,7 +44,9 @@ from (select resource as _resource from resources where resource_type = 'Encount
     try_cast(r.resource:period."start"::varchar as timestamp_tz) as start_instant,
     r.resource:participant[0].individual.reference::varchar as practitioner_reference,
     r.resource:location[0].location.reference::varchar as location_reference,
-    r.resource:serviceProvider.reference::varchar as organization_reference
+    r.resource:serviceProvider.reference::varchar as organization_reference,
+    r.resource_id as _resource_id,
+    r._loaded_at as _loaded_at
 from resources as r
 where r.resource_type = 'Encounter'{% endraw %}
 {%- endmacro %}

@@ -22,8 +22,10 @@
     list_transform([json_extract(_resource, '$.medicationReference')], lambda let_5: list_transform([json_extract_string(let_5, '$.reference')], lambda let_6: (case when let_6 like 'urn:uuid:%' then case when coalesce(json_extract_string(let_5, '$.type'), 'Medication') = 'Medication' then nullif(substr(let_6, 10), '') end else case when nullif(regexp_extract(let_6, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 2), '') = 'Medication' then nullif(regexp_extract(let_6, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 3), '') end end))[1])[1] as "medication_id",
     json_extract_string(list_filter(list_transform(json_extract(_resource, '$.reasonReference[*]'), lambda fp_7: to_json(list_transform([json_extract_string(fp_7, '$.reference')], lambda let_8: (case when let_8 like 'urn:uuid:%' then case when coalesce(json_extract_string(fp_7, '$.type'), 'Condition') = 'Condition' then nullif(substr(let_8, 10), '') end else case when nullif(regexp_extract(let_8, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 2), '') = 'Condition' then nullif(regexp_extract(let_8, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 3), '') end end))[1])), lambda fp_9: fp_9 is not null)[1], '$') as "reason_condition_id",
     json_extract_string(_resource, '$.dosageInstruction[0].text') as "dosage_text",
-    cast(json_extract(_resource, '$.dosageInstruction[0].asNeededBoolean') as boolean) as "as_needed"
-from (select resource as _resource from resources where resource_type = 'MedicationRequest') as view_rows{% endraw %}
+    cast(json_extract(_resource, '$.dosageInstruction[0].asNeededBoolean') as boolean) as "as_needed",
+    _resource_id,
+    _loaded_at
+from (select resource as _resource, resource_id as _resource_id, _loaded_at as _loaded_at from resources where resource_type = 'MedicationRequest') as view_rows{% endraw %}
 {%- endmacro %}
 
 {% macro snowflake__view_medication_requests() -%}
@@ -40,7 +42,9 @@ from (select resource as _resource from resources where resource_type = 'Medicat
     (case when r.resource:medicationReference:reference::varchar like 'urn:uuid:%' then case when coalesce(r.resource:medicationReference:type::varchar, 'Medication') = 'Medication' then nullif(substr(r.resource:medicationReference:reference::varchar, 10), '') end else case when regexp_substr(r.resource:medicationReference:reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 1, 1, 'e', 2) = 'Medication' then regexp_substr(r.resource:medicationReference:reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 1, 1, 'e', 3) end end) as medication_id,
     get(filter(transform(coalesce(to_array(r.resource:reasonReference), array_construct()), fp_1 -> to_variant((case when fp_1:reference::varchar like 'urn:uuid:%' then case when coalesce(fp_1:type::varchar, 'Condition') = 'Condition' then nullif(substr(fp_1:reference::varchar, 10), '') end else case when regexp_substr(fp_1:reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 1, 1, 'e', 2) = 'Condition' then regexp_substr(fp_1:reference::varchar, '(^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9.-]+)(/_history/[A-Za-z0-9.-]+)?$', 1, 1, 'e', 3) end end))), fp_2 -> fp_2 is not null), 0)::varchar as reason_condition_id,
     r.resource:dosageInstruction[0].text::varchar as dosage_text,
-    r.resource:dosageInstruction[0].asNeededBoolean::boolean as as_needed
+    r.resource:dosageInstruction[0].asNeededBoolean::boolean as as_needed,
+    r.resource_id as _resource_id,
+    r._loaded_at as _loaded_at
 from resources as r
 where r.resource_type = 'MedicationRequest'{% endraw %}
 {%- endmacro %}

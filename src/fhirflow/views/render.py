@@ -24,6 +24,9 @@ class Source:
     table: str
     resource_column: str = "resource"
     type_column: str | None = "resource_type"
+    # Columns of the table carried to every row of the view, as (column, output name):
+    # the dbt models keep each row's resource id and load time for their incremental runs.
+    passthrough: tuple[tuple[str, str], ...] = ()
 
 
 def resource_sql(dialect: Dialect, source: Source) -> str:
@@ -70,7 +73,8 @@ def _hoist(columns: list[str], shared: set[str]) -> tuple[list[str], list[str]]:
 def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
             columns: list[str], hoisted: list[str]) -> str:
     where = [_type_filter(d, source, resource_type, ""), *plan.filters]
-    sql = (f"select {source.resource_column} as _resource from {source.table} "
+    carried = "".join(f", {column} as {name}" for column, name in source.passthrough)
+    sql = (f"select {source.resource_column} as _resource{carried} from {source.table} "
            f"where {' and '.join(where)}")
     for n, step in enumerate(plan.steps):
         alias = f"s{n}"
@@ -89,11 +93,13 @@ def _duckdb(d: Dialect, plan: Plan, source: Source, resource_type: str,
             sql = f"select * from ({sql}) as {alias}w where {' and '.join(plan.after[step.id])}"
     for n, definition in enumerate(hoisted):
         sql = f"select *, {definition} from ({sql}) as shared{n}"
+    columns = [*columns, *(name for _column, name in source.passthrough)]
     return "select\n    " + ",\n    ".join(columns) + f"\nfrom ({sql}) as view_rows"
 
 
 def _snowflake(d: Dialect, plan: Plan, source: Source, resource_type: str,
                columns: list[str]) -> str:
+    columns = [*columns, *(f"r.{column} as {name}" for column, name in source.passthrough)]
     joins = [f"{source.table} as r"]
     conditions = [_type_filter(d, source, resource_type, "r."), *plan.filters]
     for step in plan.steps:
