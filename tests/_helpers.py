@@ -17,8 +17,10 @@ from pathlib import Path
 import duckdb
 
 from fhirflow.config import Settings
+from fhirflow.load import LoadResult, run_load
 from fhirflow.store import LocalStore
 from fhirflow.upload import UploadResult, upload_landing
+from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
 # Variables of the developer's shell that would change what a subprocess under test does.
 OWN_PREFIXES = ("FHIRFLOW_", "AWS_", "SNOWFLAKE_")
@@ -59,6 +61,19 @@ def upload_local(settings: Settings) -> tuple[LocalStore, UploadResult]:
     result = upload_landing(settings.landing_dir, store, prefix=settings.patients_prefix,
                             state_dir=settings.state_dir)
     return store, result
+
+
+def upload_and_load(settings: Settings) -> LoadResult:
+    """Upload the landing folder to the local store, then load the store into the DuckDB
+    warehouse of these settings, batch after batch (what the load tests run)."""
+    store, _ = upload_local(settings)
+    wh = DuckDBWarehouse(settings.duckdb_path)
+    try:
+        return run_load(store, wh, prefix=settings.patients_prefix,
+                        batch_size=settings.load_batch_size,
+                        max_file_bytes=settings.max_file_bytes)
+    finally:
+        wh.close()
 
 
 def duckdb_rows(path: Path, sql: str) -> list[tuple]:

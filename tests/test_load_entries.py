@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import clean_environ, duckdb_rows, land, run_cli, upload_local
+from _helpers import clean_environ, duckdb_rows, land, run_cli, upload_and_load
 from fhirflow.config import Settings, load_settings
-from fhirflow.load import LoadResult, run_load
 from fhirflow.warehouse import entry_rules
-from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
 PATIENT = {"resourceType": "Patient", "id": "pa", "gender": "male", "birthDate": "1980-02-03"}
 ENCOUNTER = {"resourceType": "Encounter", "id": "ea", "class": {"code": "AMB"},
@@ -52,17 +50,6 @@ GOOD_ENTRIES = [{"fullUrl": "urn:uuid:pa", "resource": PATIENT},
 @pytest.fixture
 def s(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Settings:
     return load_settings(home=tmp_path / "home")
-
-
-def upload_and_load(settings: Settings) -> LoadResult:
-    store, _ = upload_local(settings)
-    wh = DuckDBWarehouse(settings.duckdb_path)
-    try:
-        return run_load(store, wh, prefix=settings.patients_prefix,
-                        batch_size=settings.load_batch_size,
-                        max_file_bytes=settings.max_file_bytes)
-    finally:
-        wh.close()
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from _helpers import duckdb_rows, land, upload_local
+from _helpers import duckdb_rows, land, upload_and_load
 from fhirflow.config import Settings, load_settings
-from fhirflow.load import LoadResult, run_load
 from fhirflow.warehouse import entry_rules, files
-from fhirflow.warehouse.duckdb import DuckDBWarehouse
 
 
 def patient(i: int) -> dict[str, object]:
@@ -39,17 +37,6 @@ def ndjson(resources: list[dict[str, object]]) -> bytes:
 @pytest.fixture
 def s(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Settings:
     return load_settings(home=tmp_path / "home", max_file_mb=1 / 1024, load_batch_size=3)
-
-
-def upload_and_load(settings: Settings) -> LoadResult:
-    store, _ = upload_local(settings)
-    wh = DuckDBWarehouse(settings.duckdb_path)
-    try:
-        return run_load(store, wh, prefix=settings.patients_prefix,
-                        batch_size=settings.load_batch_size,
-                        max_file_bytes=settings.max_file_bytes)
-    finally:
-        wh.close()
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:

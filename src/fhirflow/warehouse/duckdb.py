@@ -26,7 +26,13 @@ from fhirflow.warehouse import (
     utcnow,
 )
 from fhirflow.warehouse import duckdb_sql as sql
-from fhirflow.warehouse.duckdb_load import _Batch, migrate
+from fhirflow.warehouse.duckdb_load import (
+    _Batch,
+    detach_scratch,
+    migrate,
+    prepare,
+    scratch_name,
+)
 
 
 class DuckDBWarehouse:
@@ -94,15 +100,22 @@ class DuckDBWarehouse:
         result = BatchResult(load_id=load_id, files_seen=len(files) + len(rejected))
         watermark = max([f.key for f in files] + [r.key for r in rejected], default=None)
         con = self.con
+        scratch = scratch_name(load_id)
         with tempfile.TemporaryDirectory(prefix="fhirflow-duckdb-") as tmp:
-            con.execute("begin transaction")
             try:
+                # Parsed outside the transaction (on connections of their own, so on every
+                # core), into scratch tables RAW never sees; files RAW holds already are
+                # not parsed (and checked again inside, where it counts).
+                known = self.known_keys([f.key for f in files])
+                prepared = prepare(con, [f for f in files if f.key not in known], Path(tmp),
+                                   scratch)
+                con.execute("begin transaction")
                 batch = _Batch(con, load_id, utcnow())
                 # A batch handed in twice (a retried Airflow task, a stale list) adds
                 # nothing the first one committed.
                 known = self.known_keys([f.key for f in files] + [r.key for r in rejected])
                 batch.reject([r for r in rejected if r.key not in known])
-                batch.load([f for f in files if f.key not in known], Path(tmp))
+                batch.load(prepared, known)
                 batch.finish(result)
                 result.watermark = watermark
                 self._insert_watermark(result.watermark_row(started_at))
@@ -121,6 +134,8 @@ class DuckDBWarehouse:
             finally:
                 with contextlib.suppress(duckdb.Error):
                     con.execute(sql.DROP_BATCH_TABLES)
+                with contextlib.suppress(duckdb.Error):
+                    detach_scratch(con, scratch)
         return result
 
     def _insert_watermark(self, row: tuple[object, ...]) -> None:

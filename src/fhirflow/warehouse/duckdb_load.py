@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +28,100 @@ from fhirflow.warehouse import (
 from fhirflow.warehouse import duckdb_sql as sql
 
 CORRUPT_GZIP = reasons.CORRUPT_GZIP
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch's files made ready outside its transaction: the bundles (local plain path and
+    content hash) parsed into the scratch table `parsed`, the NDJSON files left to stream
+    inside the transaction, and the gzip bundles that would not inflate."""
+
+    bundles: list[tuple[BatchFile, Path, str]]
+    ndjson: list[tuple[BatchFile, Path]]
+    failed: list[tuple[BatchFile, str]]  # (file, reason)
+    parsed: str | None
+
+
+def scratch_name(load_id: str) -> str:
+    """The in-memory database a batch is parsed into, its own, detached when it ends."""
+    return "fhirflow_scratch_" + re.sub(r"[^0-9A-Za-z]", "_", load_id)
+
+
+def prepare(con: Any, batch_files: list[BatchFile], tmp: Path, scratch: str) -> Prepared:
+    """Sniff, inflate and hash each file (a thread per core: reading, gzip and OpenSSL's
+    SHA-256 release the GIL), then parse the bundles into the table `parsed` of the
+    in-memory database `scratch`, one connection per core. Nothing of RAW is touched: this
+    runs before the batch's transaction, whose connection then reads the committed scratch
+    rows (a transaction sees what was committed before it began)."""
+    threads = _threads(con)
+
+    def sniff(item: tuple[int, BatchFile]) -> tuple[BatchFile, Path, str, str]:
+        """(file, plain path, kind, detail): kind "bundle" with the content hash,
+        "ndjson", or "failed" with the file's reason."""
+        i, f = item
+        path = _local_path(f)
+        try:
+            sniffed = files.kind_of(path, f.key)
+            if sniffed.kind == "ndjson":
+                return f, path, "ndjson", ""
+            if sniffed.compressed:
+                plain = tmp / f"{i:06d}.json"
+                if not _gunzip(path, plain):
+                    return f, path, "failed", CORRUPT_GZIP
+                path = plain
+            return f, path, "bundle", files.sha256_of(path)
+        except FileNotFoundError:
+            # Removed since it was listed: that file's error, not the batch's crash.
+            return f, path, "failed", reasons.GONE
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(batch_files)))) as pool:
+        sniffed = list(pool.map(sniff, enumerate(batch_files)))
+    bundles = [(f, p, d) for f, p, kind, d in sniffed if kind == "bundle"]
+    ndjson = [(f, p) for f, p, kind, _d in sniffed if kind == "ndjson"]
+    failed = [(f, d) for f, _p, kind, d in sniffed if kind == "failed"]
+    if not bundles:
+        return Prepared(bundles, ndjson, failed, None)
+    con.execute(f"attach ':memory:' as {scratch}")
+    table = f"{scratch}.parsed"
+    con.execute(sql.PARSED_TABLE.replace("{table}", table))
+    parse(con, table, [str(p) for _f, p, _h in bundles], threads)
+    return Prepared(bundles, ndjson, failed, table)
+
+
+def parse(con: Any, table: str, paths: list[str], threads: int) -> None:
+    """PARSE_BUNDLES over the paths in `threads` shares of about equal bytes, side by side
+    on connections of their own (DuckDB's read_blob reads on one thread per query); each
+    share commits on its own into the scratch table, appends that do not conflict."""
+    shares: list[list[str]] = [[] for _ in range(max(1, min(threads, len(paths))))]
+    loads = [0] * len(shares)
+    sizes = {p: Path(p).stat().st_size for p in paths}
+    for path in sorted(paths, key=lambda p: -sizes[p]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(path)
+        loads[lightest] += sizes[path]
+    statement = sql.PARSE_BUNDLES.replace("{table}", table)
+
+    def run(share: list[str]) -> None:
+        cur = con.cursor()
+        try:
+            cur.execute(statement, {"paths": share})
+        finally:
+            cur.close()
+
+    if len(shares) == 1:
+        run(shares[0])
+        return
+    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+        list(pool.map(run, shares))
+
+
+def detach_scratch(con: Any, scratch: str) -> None:
+    con.execute(f"detach database if exists {scratch}")
+
+
+def _threads(con: Any) -> int:
+    (n,) = con.execute("select current_setting('threads')").fetchone()
+    return max(1, int(n))
 
 
 @dataclass
@@ -47,42 +143,35 @@ class _Batch:
                 [(r.key, files.source_name(r.key), r.size, r.reason) for r in rejected],
             )
 
-    def load(self, batch_files: list[BatchFile], tmp: Path) -> None:
-        bundles: list[tuple[BatchFile, Path]] = []
-        ndjson: list[tuple[BatchFile, Path]] = []
-        for i, f in enumerate(batch_files):
-            path = _local_path(f)
-            sniffed = files.kind_of(path, f.key)
-            if sniffed.kind == "ndjson":
-                ndjson.append((f, path))
-            elif sniffed.compressed:
-                plain = tmp / f"{i:06d}.json"
-                if _gunzip(path, plain):
-                    bundles.append((f, plain))
-                else:
-                    self._file_error(f, CORRUPT_GZIP)
-            else:
-                bundles.append((f, path))
-        if bundles:
-            self._load_bundles(bundles)
-        for f, path in ndjson:
-            self._load_ndjson(f, path)
+    def load(self, prepared: Prepared, known: set[str]) -> None:
+        """The prepared files less the `known` keys (RAW holds them already)."""
+        for f, reason in prepared.failed:
+            if f.key not in known:
+                self._file_error(f, reason)
+        bundles = [(f, p, h) for f, p, h in prepared.bundles if f.key not in known]
+        if bundles and prepared.parsed is not None:
+            self._load_bundles(bundles, prepared.parsed)
+        for f, path in prepared.ndjson:
+            if f.key not in known:
+                self._load_ndjson(f, path)
 
-    def _load_bundles(self, bundles: list[tuple[BatchFile, Path]]) -> None:
+    def _load_bundles(self, bundles: list[tuple[BatchFile, Path, str]], parsed: str) -> None:
         con = self.con
-        con.executemany("insert into _keys values (?, ?, ?)",
-                        [(str(p), f.key, files.source_name(f.key)) for f, p in bundles])
-        con.execute(sql.CLASSIFY_BUNDLES, {"paths": [str(p) for _, p in bundles]})
+        con.executemany("insert into _keys values (?, ?, ?, ?)",
+                        [(str(p), f.key, files.source_name(f.key), h) for f, p, h in bundles])
+        con.execute(sql.CLASSIFY_BUNDLES.replace("{table}", parsed))
         con.execute(sql.SKIP_RESENT_BUNDLES)
-        con.execute(sql.FLATTEN_BUNDLES)
-        self._insert_candidates()
+        con.execute(sql.BUNDLE_CANDIDATES.replace("{table}", parsed))
+        self._insert_candidates("_bundle_candidates")
+        con.execute("drop view _bundle_candidates")
         self.loaded += [r[0] for r in con.execute(sql.INSERT_BUNDLE_FILES,
                                                   self._params()).fetchall()]
 
-    def _insert_candidates(self) -> None:
-        self.con.execute(sql.INSERT_RESOURCES, self._params())
-        self.con.execute(sql.INSERT_ENTRY_ERRORS, self._params())
-        self.con.execute(sql.COUNT_CANDIDATES)
+    def _insert_candidates(self, source: str = "_candidates", *, sort: bool = True) -> None:
+        order = "\norder by resource_type, key, entry_index" if sort else ""
+        for statement in (sql.INSERT_RESOURCES, sql.INSERT_ENTRY_ERRORS, sql.COUNT_CANDIDATES):
+            self.con.execute(statement.replace("{source}", source).replace("{order}", order),
+                             self._params() if "$load_id" in statement else None)
 
     def _load_ndjson(self, f: BatchFile, path: Path) -> None:
         con = self.con
@@ -103,7 +192,10 @@ class _Batch:
                     con.executemany("insert into _rows values (?, ?)",
                                     list(files.split_lines(block)))
                     con.execute(sql.NDJSON_ROWS, params)
-                self._insert_candidates()
+                # A block of one resource type (a Bulk Data file holds one) is in the order
+                # the sort would give already (one key, lines in order): not sorted again.
+                (types,) = con.execute(sql.CANDIDATE_TYPES).fetchone()
+                self._insert_candidates(sort=types > 1)
         except (OSError, *gz.CORRUPT_ERRORS) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
                 raise
@@ -212,5 +304,6 @@ def migrate(con: Any) -> None:
     for table in ("fhir_bundles", "load_errors", "entry_errors"):
         keys = con.execute(f"select distinct object_key from raw.{table} "
                            "where source_name is null").fetchall()
-        con.executemany(f"update raw.{table} set source_name = ? where object_key = ?",
-                        [(files.source_name(k), k) for (k,) in keys])
+        if keys:  # executemany refuses an empty list of parameter sets
+            con.executemany(f"update raw.{table} set source_name = ? where object_key = ?",
+                            [(files.source_name(k), k) for (k,) in keys])

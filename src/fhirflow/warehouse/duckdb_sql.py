@@ -3,8 +3,10 @@ one-pass load of bundles and NDJSON blocks into one row per resource.
 
 The JSON work happens here, once, at load time: a bundle is parsed a single time by
 `json_transform` (its entries as typed structs, each resource kept as JSON), each resource is
-parsed once more by one multi-path `json_extract_string` for its keys and the entry rules.
-dbt then reads RAW.FHIR_RESOURCES and never re-parses whole bundles.
+parsed once more by one multi-path `json_extract_string` for its keys and the entry rules,
+all in PARSE_BUNDLES, which runs outside the batch's transaction, one share of the files per
+core, into a scratch table that the transaction's statements read. dbt then reads
+RAW.FHIR_RESOURCES and never re-parses whole bundles.
 """
 
 from __future__ import annotations
@@ -95,18 +97,44 @@ BUNDLE_STRUCT = (
     '"request": {"method": "VARCHAR", "url": "VARCHAR", "ifNoneExist": "VARCHAR"}}]}'
 )
 
-# One reason per bad bundle file; the first that applies wins. Each bundle is parsed once,
-# here: `json_transform` gives its type and its entries as typed structs (each resource
-# kept as JSON) that FLATTEN_BUNDLES unnests; `try()` turns a parse error into NULL, and
-# only then does `json_valid` (a second parse, of bad files alone) tell invalid JSON from
-# JSON that is not an object.
-CLASSIFY_BUNDLES = f"""
-create or replace temp table _classified as
+# One reason per bad bundle file; the first that applies wins. `text` is the file decoded
+# (NULL when it is not UTF-8), `doc` its `json_transform` (NULL when that failed): `try()`
+# turns a parse error into NULL, and only then does `json_valid` (a second parse, of bad
+# files alone) tell invalid JSON from JSON that is not an object.
+_FILE_REASON = f"""case
+        when size = 0 then {sql_literal(reasons.EMPTY)}
+        when text is null then {sql_literal(reasons.NOT_UTF8)}
+        when starts_with(text, chr(65279)) then {sql_literal(reasons.BYTE_ORDER_MARK)}
+        when doc is null and not json_valid(text) then {sql_literal(reasons.INVALID_JSON)}
+        when doc is null or doc.resourceType is distinct from 'Bundle'
+            or not starts_with(ltrim(text), '{{')
+            then {sql_literal(reasons.NOT_A_BUNDLE)}
+    end"""
+
+# The scratch table one batch's bundles are parsed into: one row per entry of a good bundle,
+# and for a file without entries (a bad file, or a bundle with none) one row with a NULL
+# entry_index, so every file has exactly one row with coalesce(entry_index, 0) = 0 that
+# carries its file-level columns.
+PARSED_TABLE = """
+create or replace table {table} (
+    path varchar, size bigint, bundle_type varchar, file_reason varchar, entry_index bigint,
+    full_url varchar, request_method varchar, request_url varchar,
+    request_if_none_exist varchar, resource json, resource_type varchar, resource_id varchar,
+    reason varchar
+)
+"""
+
+# Each bundle is parsed once, here, by `json_transform`: its type and its entries as typed
+# structs (each resource kept as JSON), unnested at once; each resource is then parsed once
+# more by one multi-path `json_extract_string` for its keys and the entry rules. No SHA-256
+# here: DuckDB's runs at a third of OpenSSL's (hashlib), so the files are hashed in Python.
+# `read_blob` reads its files on one thread, so a batch is parsed as several of these, each
+# over its share of the files on its own connection, side by side (duckdb_load.parse).
+PARSE_BUNDLES = f"""
+insert into {{table}}
 with files as (
-    select f.key, f.name, b.size, sha256(b.content) as content_hash,
-           try(decode(b.content)) as text
+    select b.filename as path, b.size, try(decode(b.content)) as text
     from read_blob($paths) as b
-    join _keys as f on f.path = b.filename
 ),
 parsed as (
     select
@@ -115,24 +143,44 @@ parsed as (
             then try(json_transform(text, '{BUNDLE_STRUCT}'))
         end as doc
     from files
+),
+classified as (
+    select
+        path, size, doc.type as bundle_type, doc.entry as entries,
+        {_FILE_REASON} as file_reason
+    from parsed
+),
+entries as (
+    select
+        path, size, bundle_type, file_reason,
+        unnest(case when file_reason is null and len(entries) > 0 then entries
+                    else [null] end) as e,
+        unnest(case when file_reason is null and len(entries) > 0 then range(len(entries))
+                    else [null] end) as entry_index
+    from classified
+),
+keyed as (
+    select
+        *,
+        json_extract_string(e.resource, {entry_rules.duckdb_paths()}) as v
+    from entries
 )
 select
-    key,
-    name,
-    size,
-    content_hash,
-    doc.type as bundle_type,
-    doc.entry as entries,
-    case
-        when size = 0 then {sql_literal(reasons.EMPTY)}
-        when text is null then {sql_literal(reasons.NOT_UTF8)}
-        when starts_with(text, chr(65279)) then {sql_literal(reasons.BYTE_ORDER_MARK)}
-        when doc is null and not json_valid(text) then {sql_literal(reasons.INVALID_JSON)}
-        when doc is null or doc.resourceType is distinct from 'Bundle'
-            or not starts_with(ltrim(text), '{{')
-            then {sql_literal(reasons.NOT_A_BUNDLE)}
-    end as reason
-from parsed
+    path, size, bundle_type, file_reason, entry_index,
+    e.fullUrl, e.request.method, e.request.url, e.request.ifNoneExist, e.resource,
+    v[1], v[2],
+    case when entry_index is not null then {entry_rules.reason_sql(entry_rules.DUCKDB)} end
+from keyed
+"""
+
+# The batch's files as RAW's load needs them, from the parsed rows and `_keys` (each path's
+# key, name and content hash, computed in Python).
+CLASSIFY_BUNDLES = """
+create or replace temp table _classified as
+select f.path, f.key, f.name, p.size, f.content_hash, p.bundle_type, p.file_reason as reason
+from {table} as p
+join _keys as f on f.path = p.path
+where coalesce(p.entry_index, 0) = 0
 """
 
 # An upload that re-sent a file the store had lost (a new key, the same content): not loaded
@@ -154,7 +202,8 @@ _CANDIDATE_COLUMNS = f"""
     v[2] as resource_id,
     {entry_rules.reason_sql(entry_rules.DUCKDB)} as reason"""
 
-# Every entry of the batch's good bundles, with its keys and the first entry rule it breaks.
+# Every entry of the classified bundles, with its keys and the first entry rule it breaks
+# (the one-time migration of a whole-bundle RAW).
 FLATTEN_BUNDLES = f"""
 create or replace temp table _candidates as
 with entries as (
@@ -180,6 +229,20 @@ select
     request_url, request_if_none_exist, bundle_type, resource,{_CANDIDATE_COLUMNS}
 from keyed
 """
+
+# The candidates of the parsed bundles whose file loads (not refused, not skipped as
+# re-sent, not known): what INSERT_RESOURCES and the others read for bundles.
+BUNDLE_CANDIDATES = """
+create or replace temp view _bundle_candidates as
+select
+    c.key, c.name, p.entry_index, cast(null as bigint) as line_number, p.full_url,
+    p.request_method, p.request_url, p.request_if_none_exist, c.bundle_type, p.resource,
+    p.resource_type, p.resource_id, p.reason
+from {table} as p
+join _classified as c on c.path = p.path
+where p.entry_index is not null and c.reason is null
+"""
+
 
 def _ndjson_sql(lines: str) -> str:
     """Every non-blank line of `lines` (a query of line_number, line; line NULL when it is
@@ -222,23 +285,27 @@ NDJSON_BLOCK = _ndjson_sql(
 # A block that is not valid UTF-8 as a whole, as rows in the temp table _rows.
 NDJSON_ROWS = _ndjson_sql("select line_number, line from _rows")
 
-# Sorted by type: each staging model reads one resource type, and DuckDB skips the
-# resource column of vectors and row groups whose resource_type does not match, so a model
-# reads its own type's JSON rather than all of RAW.
+# Sorted by type ({order}, left out for an NDJSON block of one type, in line order already):
+# each staging model reads one resource type, and DuckDB skips the resource column of
+# vectors and row groups whose resource_type does not match, so a model reads its own
+# type's JSON rather than all of RAW.
 INSERT_RESOURCES = """
 insert into raw.fhir_resources
 select key, entry_index, line_number, resource_type, resource_id, full_url, request_method,
        request_url, request_if_none_exist, bundle_type, resource, $load_id, $now
-from _candidates
-where reason is null
-order by resource_type, key, entry_index
+from {source}
+where reason is null{order}
+"""
+
+CANDIDATE_TYPES = """
+select count(distinct resource_type) from _candidates where reason is null
 """
 
 INSERT_ENTRY_ERRORS = """
 insert into raw.entry_errors
 select $load_id, key, entry_index, line_number, resource_type, resource_id, reason, $now,
        name, null
-from _candidates
+from {source}
 where reason is not null
 """
 
@@ -246,7 +313,7 @@ where reason is not null
 COUNT_CANDIDATES = """
 insert into _counts
 select key, count(*), count(*) filter (where reason is not null)
-from _candidates
+from {source}
 group by key
 """
 
@@ -296,14 +363,16 @@ where e.source_name = n.source_name and e.object_key < n.object_key
 )
 
 BATCH_TABLES = """
-create or replace temp table _keys (path varchar, key varchar, name varchar);
+create or replace temp table _keys (path varchar, key varchar, name varchar,
+    content_hash varchar);
 create or replace temp table _rejected (key varchar, name varchar, size bigint, reason varchar);
 create or replace temp table _counts (key varchar, entries bigint, rejected bigint);
-create or replace temp table _classified (key varchar, name varchar, size bigint,
-    content_hash varchar, bundle_type varchar, reason varchar);
+create or replace temp table _classified (path varchar, key varchar, name varchar,
+    size bigint, content_hash varchar, bundle_type varchar, reason varchar);
 """
 
 DROP_BATCH_TABLES = """
+drop view if exists _bundle_candidates;
 drop table if exists _keys;
 drop table if exists _rejected;
 drop table if exists _counts;
