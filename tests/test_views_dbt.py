@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from fhirflow.config import Settings, load_settings
-from fhirflow.views.dbt_models import MARKER, render_files, write_dbt_models
+from fhirflow.views.dbt_models import MARKER, load_models, render_files, write_dbt_models
+from fhirflow.views.definition import InvalidViewError
 
 REPO = Path(__file__).resolve().parents[1]
 DBT = REPO / "dbt"
@@ -283,3 +284,18 @@ def test_dbt_renders_the_snowflake_sql_for_views(tmp_path: Path,
             sqlglot.parse_one(sql, read="snowflake")
     finally:
         sys.setrecursionlimit(limit)
+
+
+def test_a_view_column_named_as_a_carried_column_is_refused(tmp_path: Path) -> None:
+    """The view models carry `_resource_id` and `_loaded_at` beside the view's columns (the
+    incremental merge needs them). No view column can take those names: the specification's
+    name rule (a letter first) refuses them when the ViewDefinition is read, with a line
+    that names the column, rather than dbt failing on a duplicate column at build time."""
+    views_dir = tmp_path / "views"
+    views_dir.mkdir()
+    view = {"resourceType": "ViewDefinition", "name": "clash", "resource": "Patient",
+            "status": "active",
+            "select": [{"column": [{"name": "_loaded_at", "path": "birthDate"}]}]}
+    (views_dir / "clash.json").write_text(json.dumps(view))
+    with pytest.raises(InvalidViewError, match="_loaded_at"):
+        load_models(views_dir)
