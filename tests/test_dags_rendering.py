@@ -96,12 +96,9 @@ def test_render_manifest_reads_the_shared_manifest_once_per_parse(settings: Sett
         "render.intermediate.json", "render.json", "render.marts.json", "render.staging.json"]
 
 
-def _built(target: Path, *compiled: str, checksum: str | None = None,
-           invocation: str = "run-1") -> Path:
-    """A build's manifest.json and run_results.json as dbt writes them at the end of one
-    invocation: the nodes it ran carry their SQL."""
+def _built(target: Path, *compiled: str, checksum: str | None = None) -> Path:
+    """A build's manifest.json as dbt writes it: the nodes it ran carry their SQL."""
     manifest = _manifest()
-    manifest["metadata"]["invocation_id"] = invocation
     for uid in compiled:
         node = manifest["nodes"][uid]
         node.update(compiled=True, compiled_code=f"-- compiled {uid}", extra_ctes=[],
@@ -110,24 +107,7 @@ def _built(target: Path, *compiled: str, checksum: str | None = None,
             node["checksum"] = {"name": "sha256", "checksum": checksum}
     target.mkdir(parents=True, exist_ok=True)
     (target / "manifest.json").write_text(json.dumps(manifest))
-    (target / "run_results.json").write_text(json.dumps(
-        {"metadata": {"invocation_id": invocation}, "results": []}))
     return target
-
-
-def test_docs_never_keep_a_manifest_the_build_did_not_write(settings: Settings,
-                                                            tmp_path: Path) -> None:
-    """dbt writes manifest.json only at the end of a run: a build that failed before (a
-    hook, the connection) leaves the earlier run's file, with the earlier run's SQL."""
-    _write_shared(settings, _manifest(), time.time() + 3600)
-    target = _built(tmp_path / "stg", STG, NOT_NULL, invocation="earlier")
-    (target / "run_results.json").unlink()
-    assert not docs.keep_build_manifest(settings, target, "staging")
-    (target / "run_results.json").write_text(json.dumps(
-        {"metadata": {"invocation_id": "this-run"}, "results": []}))
-    assert not docs.keep_build_manifest(settings, target, "staging")
-    assert not (docs.builds_dir(settings) / "manifest.staging.json").exists()
-    assert docs.keep_build_manifest(settings, _built(tmp_path / "ok", STG), "staging")
 
 
 def test_docs_manifest_takes_the_sql_each_build_compiled(settings: Settings,

@@ -44,21 +44,9 @@ def forget_builds(settings: Settings) -> None:
 
 
 def keep_build_manifest(settings: Settings, target_path: Path, name: str) -> bool:
-    """Keep the manifest.json a dbt invocation wrote in `target_path` as build `name`.
-
-    Only when run_results.json beside it names the same invocation: dbt writes both at the
-    end of a run, so a build that failed before then (a hook, the connection) leaves the
-    previous run's manifest in the target path, whose SQL is not this build's."""
+    """Keep the manifest.json a dbt invocation wrote in `target_path` as build `name`."""
     source = target_path / "manifest.json"
-    results = target_path / "run_results.json"
-    if not source.is_file() or not results.is_file():
-        return False
-    try:
-        built = json.loads(source.read_text())["metadata"].get("invocation_id")
-        ran = json.loads(results.read_text())["metadata"].get("invocation_id")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
-    if built is None or built != ran:
+    if not source.is_file():
         return False
     directory = builds_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
