@@ -118,6 +118,10 @@ def main() -> None:
                 time.sleep(1)
         print(f"stack up on 127.0.0.1:{port} in {time.time() - started:.0f} s")
         jwt = token(port)
+        # The RAW load the marts were built from: the marts group's check per model, the
+        # marts task itself per layer.
+        marts_task = ("dbt_run_marts.check_consistency" if args.dbt_tasks == "model"
+                      else "dbt_run_marts")
         deadline = time.time() + args.minutes * 60
         while time.time() < deadline:
             landed_patients(landing, seen)
@@ -125,9 +129,8 @@ def main() -> None:
             for run in listed.get("dag_runs", []):
                 if run["state"] == "success" and run["dag_run_id"] not in runs:
                     xcom = get(port, "/api/v2/dags/dbt_transform_fhir/dagRuns/"
-                               f"{run['dag_run_id']}/taskInstances/"
-                               "dbt_run_marts.check_consistency/xcomEntries/return_value",
-                               jwt).get("value")
+                               f"{run['dag_run_id']}/taskInstances/{marts_task}"
+                               "/xcomEntries/return_value", jwt).get("value")
                     if xcom is None:
                         continue
                     value = xcom if isinstance(xcom, dict) else json.loads(xcom)
