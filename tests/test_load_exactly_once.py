@@ -193,7 +193,8 @@ def test_crash_mid_upload_then_rerun_has_no_duplicates(settings: Settings) -> No
     load(settings, store)
     land_patients(settings, 3, start=10)
     # Simulate a run that planned 3 uploads, put one of them, and died before confirming.
-    from fhirflow.landing import file_sha256, iter_landed
+    from fhirflow.digest import file_sha256
+    from fhirflow.landing import iter_landed
 
     new = [f for f in iter_landed(settings.landing_dir) if f.path.name >= "b010"]
     # The dead run started a few minutes ago (its stamp is in its keys).

@@ -31,6 +31,7 @@ from fhirflow.atomic import (
     write_atomic,
     write_chunks_atomic,
 )
+from fhirflow.digest import file_sha256
 from fhirflow.errors import DiskError, FhirflowError, first_line, os_error_line
 from fhirflow.intake import DATA_SUFFIXES, Discovered, Skipped, SourceFile, data_suffix, discover
 from fhirflow.intake import open_source as _open_source
@@ -131,14 +132,6 @@ class CleanResult:
 
 def is_run_level(filename: str) -> bool:
     return filename.startswith(RUN_LEVEL_PREFIXES)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _patient_in(doc: Any) -> str | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from fhirflow import gz
 from fhirflow.atomic import remove_stale_temps
+from fhirflow.digest import file_sha256
 from fhirflow.errors import (
     DiskError,
     FhirflowError,
@@ -32,7 +33,7 @@ from fhirflow.errors import (
     is_disk_full,
     os_error_line,
 )
-from fhirflow.landing import LandedFile, Skipped, data_suffix, file_sha256, scan_landing
+from fhirflow.landing import LandedFile, Skipped, data_suffix, scan_landing
 from fhirflow.safepath import safe_file_name
 from fhirflow.store import ObjectStore
 

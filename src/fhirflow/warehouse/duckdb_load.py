@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhirflow import gz
+from fhirflow.digest import file_sha256
 from fhirflow.warehouse import (
     ENTRY_SAMPLE,
     BatchFile,
@@ -69,7 +70,7 @@ def prepare(con: Any, batch_files: list[BatchFile], tmp: Path, scratch: str) -> 
                 if not _gunzip(path, plain):
                     return f, path, "failed", CORRUPT_GZIP
                 path = plain
-            return f, path, "bundle", files.sha256_of(path)
+            return f, path, "bundle", file_sha256(path)
         except FileNotFoundError:
             # Removed since it was listed: that file's error, not the batch's crash.
             return f, path, "failed", reasons.GONE

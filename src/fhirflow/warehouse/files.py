@@ -8,7 +8,6 @@ streams through in constant memory.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ Kind = Literal["bundle", "ndjson"]
 
 GZIP_MAGIC = gz.MAGIC
 BLOCK_BYTES = 32 << 20
-HASH_CHUNK = 4 << 20
 # How far the first line is looked for when telling the kinds apart.
 _SNIFF_BYTES = 4 << 20
 # Names that say NDJSON. A file is NDJSON by content too (see `kind_of`).
@@ -91,16 +89,6 @@ def kind_of(path: Path, key: str) -> Sniffed:
     if rest.strip():
         return Sniffed("ndjson", compressed)
     return Sniffed("ndjson" if named else "bundle", compressed)
-
-
-def sha256_of(path: Path) -> str:
-    """The file's SHA-256 (hex), as RAW's content_hash: OpenSSL's, read in large chunks
-    (hashlib releases the GIL, so files hash side by side on threads)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _whole_object(line: bytes) -> bool:
